@@ -1,0 +1,493 @@
+/* connect.c: $connect, messages and $disconnect: from a connection to its integrations and back. */
+#include "gateway/gw.h"
+#include "gateway/ops.h"
+#include "common/err.h"
+#include "common/mem.h"
+#include "common/timefmt.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- calls to the integration thread ------------------------------------------------------ */
+
+void gw_call_free(gw_call_t *call)
+{
+    if (!call)
+        return;
+    if (call->job)
+        integ_job_free(call->job);
+    free(call->source_ip);
+    free(call->user_agent);
+    free(call->domain);
+    gw_rest_free(call->rest);
+    free(call);
+}
+
+/* Runs on the integration thread: hand the finished job to its worker. */
+static void call_done(integ_job_t *job)
+{
+    gw_call_t *call = job->user;
+    call->msg.type = GW_MSG_INTEG;
+    if (!call->owner || !gw_worker_post(call->owner, &call->msg))
+        gw_call_free(call); /* the worker is gone (shutdown): nobody waits for this result */
+}
+
+static gw_call_t *call_new(gw_worker_t *w, gw_call_kind_t kind, const gw_ws_t *ws,
+                           const route_route_t *route)
+{
+    gw_call_t *call = pt_xcalloc(1, sizeof *call);
+    call->kind = kind;
+    call->owner = w;
+    call->api = ws->api;
+    call->stage = ws->stage;
+    call->route = route;
+    call->integ = route->integration;
+    memcpy(call->connection_id, ws->id, sizeof call->connection_id);
+    call->connected_at_ms = ws->connected_at_ms;
+    call->request_time_ms = time_now_ms();
+    call->source_ip = ws->source_ip ? pt_xstrdup(ws->source_ip) : NULL;
+    call->user_agent = ws->user_agent ? pt_xstrdup(ws->user_agent) : NULL;
+    call->domain = ws->domain ? pt_xstrdup(ws->domain) : NULL;
+    return call;
+}
+
+static void ctx_init(route_ctx_t *ctx, gw_server_t *srv, const gw_ws_t *ws,
+                     const route_route_t *route, route_event_kind_t kind)
+{
+    memset(ctx, 0, sizeof *ctx);
+    ctx->api = ws->api;
+    ctx->stage = ws->stage;
+    ctx->route = route;
+    ctx->kind = kind;
+    ctx->connection_id = ws->id;
+    ctx->domain_name = ws->domain;
+    ctx->region = srv->cfg->server.region;
+    ctx->account_id = srv->cfg->server.account_id;
+    ctx->connected_at_ms = ws->connected_at_ms;
+    ctx->request_time_ms = time_now_ms();
+    ctx->source_ip = ws->source_ip;
+    ctx->user_agent = ws->user_agent;
+    ctx->server_port = srv->listen_port;
+    ctx->integration_latency_ms = -1;
+    ctx->lambda = &srv->aws.lambda;
+}
+
+/* Like ctx_init, for a result coming back: the connection may be gone, the call has copies. */
+static void ctx_from_call(route_ctx_t *ctx, gw_server_t *srv, const gw_call_t *call)
+{
+    memset(ctx, 0, sizeof *ctx);
+    ctx->api = call->api;
+    ctx->stage = call->stage;
+    ctx->route = call->route;
+    ctx->kind = call->kind == GW_CALL_CONNECT   ? ROUTE_EV_CONNECT
+                : call->kind == GW_CALL_MESSAGE ? ROUTE_EV_MESSAGE
+                                                : ROUTE_EV_DISCONNECT;
+    ctx->connection_id = call->connection_id;
+    ctx->request_id = call->request_id;
+    ctx->message_id = call->message_id[0] ? call->message_id : NULL;
+    ctx->domain_name = call->domain;
+    ctx->region = srv->cfg->server.region;
+    ctx->account_id = srv->cfg->server.account_id;
+    ctx->connected_at_ms = call->connected_at_ms;
+    ctx->request_time_ms = call->request_time_ms;
+    ctx->source_ip = call->source_ip;
+    ctx->user_agent = call->user_agent;
+    ctx->server_port = srv->listen_port;
+    ctx->integration_latency_ms = call->job ? call->job->latency_us / 1000 : -1;
+    ctx->lambda = &srv->aws.lambda;
+}
+
+/* Builds the backend request and submits it. Returns PT_OK, or an error when the request
+ * could not be built (the caller treats it as an integration failure). */
+static int call_submit(gw_worker_t *w, gw_call_t *call, const route_ctx_t *ctx)
+{
+    route_http_req_t hr;
+    buf_t err = BUF_INIT;
+    memset(&hr, 0, sizeof hr);
+    int rc = route_integ_request(call->integ, ctx, &hr, &err);
+    /* A Lambda Invoke is signed here, on the worker, with its own key cache (gateway/aws.c). */
+    if (rc == PT_OK && hr.sign_service)
+        rc = gw_aws_sign(&w->srv->aws, &w->sigv4_cache, &hr, time_now_ms() / 1000, &err);
+    if (rc != PT_OK) {
+        LOG_WARN("[conn|%s] integration %s: cannot build request: %s", call->connection_id,
+                 call->integ->id, err.p ? err.p : pt_strerror(rc));
+        buf_free(&err);
+        route_http_req_free(&hr);
+        return rc;
+    }
+    buf_free(&err);
+    integ_job_t *job = integ_job_new();
+    job->method = hr.method;
+    job->url = hr.url;
+    job->req_headers = hr.headers;
+    job->req_body = hr.body;
+    job->req_body_len = hr.body_len;
+    job->timeout_ms = hr.timeout_ms;
+    free(hr.sign_service); /* the job took everything else */
+    free(hr.sign_region);
+    job->max_response = w->srv->limits->max_integration_response_bytes;
+    job->done = call_done;
+    job->user = call;
+    call->job = job;
+    LOG_DEBUG("[conn|%s] %s %s", call->connection_id, job->method, job->url);
+    integ_submit(w->srv->integ, job);
+    return PT_OK;
+}
+
+/* ---- $connect ------------------------------------------------------------------------------- */
+
+static void upgrade_reject(gw_conn_t *c, int status, const char *content_type, const char *body,
+                           size_t body_len)
+{
+    gw_worker_t *w = c->w;
+    gw_table_del(&w->table, c);
+    /* Never established: closing it must not fire $disconnect (spec 3) nor count it as a
+     * closed connection (the open gauges and ws_total would go below the truth). */
+    c->ws->disconnect_fired = true;
+    w->stats.connect_rejects++;
+    c->keep_alive = false;
+    c->want_close = true;
+    if (!body) {
+        static const char def[] = "{\"message\": \"Forbidden\"}";
+        body = def;
+        body_len = sizeof def - 1;
+        content_type = "application/json";
+    }
+    gw_http_respond(c, status, content_type ? content_type : "application/json", NULL, body,
+                    body_len);
+    c->state = GW_CS_CLOSING;
+    gw_tq_push(&w->tq_closing, &c->t_main, time_mono_ms());
+    gw_conn_set_events(c);
+}
+
+static void upgrade_accept(gw_conn_t *c, const char *subprotocol)
+{
+    gw_worker_t *w = c->w;
+    gw_ws_t *ws = c->ws;
+    if (subprotocol && *subprotocol)
+        ws->subprotocol = pt_xstrdup(subprotocol);
+    store_conn_t rec;
+    memset(&rec, 0, sizeof rec);
+    memcpy(rec.id, ws->id, sizeof rec.id);
+    rec.node = w->srv->node;
+    rec.worker = (uint8_t)w->index;
+    rec.epoch = w->srv->epoch;
+    rec.connected_at_ms = ws->connected_at_ms;
+    rec.last_active_at_ms = ws->connected_at_ms;
+    rec.api_id = ws->api->id;
+    rec.stage = ws->stage->name;
+    rec.source_ip = ws->source_ip;
+    rec.user_agent = ws->user_agent;
+    rec.domain_name = ws->domain;
+    if (store_batch_put(w->batch, &rec) != PT_OK) {
+        /* A field the registry cannot hold (an over-long Host): refuse rather than run an
+         * unregistered connection. */
+        upgrade_reject(c, 400, "application/json", "{\"message\": \"Bad Request\"}", 26);
+        return;
+    }
+    /* The 101 goes out after the registry commit at the end of this loop turn, so a
+     * connection the client sees as open is always in the registry. */
+    c->state = GW_CS_COMMIT;
+    gw_tq_remove(&c->t_main);
+    c->commit_next = w->commit_list;
+    w->commit_list = c;
+}
+
+static void apply_connect_outcome(gw_conn_t *c, const route_outcome_t *out)
+{
+    if (out->status >= 200 && out->status < 300)
+        upgrade_accept(c, out->subprotocol);
+    else
+        upgrade_reject(c, out->status ? out->status : 500, out->content_type, out->body,
+                       out->body_len);
+}
+
+void gw_upgrade(gw_conn_t *c, const http_request_t *req, const route_api_t *api,
+                const route_stage_t *stage)
+{
+    gw_worker_t *w = c->w;
+    gw_server_t *srv = w->srv;
+    gw_ws_t *ws = pt_xcalloc(1, sizeof *ws);
+    c->ws = ws;
+    ws->api = api;
+    ws->stage = stage;
+    ws->connected_at_ms = time_now_ms();
+    ws->source_ip = pt_xstrdup(c->peer_ip);
+    const http_header_t *ua = http_find_header(req, "user-agent");
+    if (ua) /* the registry keeps at most STORE_STR_MAX bytes of it */
+        ws->user_agent =
+            pt_xstrndup(ua->value, ua->value_len < STORE_STR_MAX ? ua->value_len : STORE_STR_MAX);
+    const http_header_t *host = http_find_header(req, "host");
+    if (host) {
+        size_t n = host->value_len;
+        /* AWS: domainName "should be the same as the incoming Host header". The port is kept
+         * when the client sent one, so a handler that builds its @connections endpoint from
+         * domainName and stage finds a Portico that is not on port 80 or 443. */
+        ws->domain = pt_xstrndup(host->value, n);
+    } else {
+        ws->domain = pt_xstrdup("localhost");
+    }
+    const http_header_t *key = http_find_header(req, "sec-websocket-key");
+    ws_accept_key(key->value, key->value_len, ws->accept_key);
+    do {
+        id_conn_new(&w->ids, ws->id);
+    } while (gw_table_get(&w->table, ws->id)); /* never reuse a live id */
+    c->state = GW_CS_PENDING;
+    gw_table_put(&w->table, c);
+    gw_m_connect(w, ws);
+
+    const route_route_t *route = api->r_connect;
+    if (!route || !route->integration) {
+        /* $connect is optional (spec 2.1): accept. */
+        gw_alog_ws(w, ws, ROUTE_EV_CONNECT, route, NULL, 200, NULL);
+        upgrade_accept(c, NULL);
+        return;
+    }
+    char request_id[ID_LEN + 1];
+    id_request_new(&w->ids, request_id);
+    char trace[64];
+    uint8_t rnd[12];
+    id_random(&w->ids, rnd, sizeof rnd);
+    snprintf(trace, sizeof trace, "Root=1-%08x-%02x%02x%02x%02x%02x%02x%02x%02x%02x%02x%02x%02x",
+             (unsigned)(ws->connected_at_ms / 1000), rnd[0], rnd[1], rnd[2], rnd[3], rnd[4], rnd[5],
+             rnd[6], rnd[7], rnd[8], rnd[9], rnd[10], rnd[11]);
+    route_ctx_t ctx;
+    ctx_init(&ctx, srv, ws, route, ROUTE_EV_CONNECT);
+    ctx.request_id = request_id;
+    ctx.headers = req->headers;
+    ctx.nheaders = req->nheaders;
+    ctx.query = req->query;
+    ctx.query_len = req->query_len;
+    ctx.trace_id = trace;
+
+    if (route->integration->type == ROUTE_INTEG_MOCK) {
+        route_outcome_t out;
+        memset(&out, 0, sizeof out);
+        route_mock_run(route->integration, &ctx, &out);
+        gw_ops_outcome(w, &ctx, NULL, &out);
+        apply_connect_outcome(c, &out);
+        route_outcome_free(&out);
+        return;
+    }
+    gw_call_t *call = call_new(w, GW_CALL_CONNECT, ws, route);
+    memcpy(call->request_id, request_id, sizeof call->request_id);
+    if (call_submit(w, call, &ctx) != PT_OK) {
+        gw_call_free(call);
+        gw_ops_submit_failed(w, &ctx);
+        upgrade_reject(c, 500, "application/json", "{\"message\": \"Internal server error\"}", 36);
+        return;
+    }
+    /* Hold the upgrade: stop reading (frames sent early stay in the kernel) but watch for the
+     * client giving up (EPOLLRDHUP). */
+    gw_tq_push(&w->tq_pending, &c->t_main, time_mono_ms());
+    gw_conn_set_events(c);
+}
+
+void gw_commit_turn(gw_worker_t *w)
+{
+    if (!w->commit_list && store_batch_len(w->batch) == 0)
+        return;
+    int rc = PT_OK;
+    if (store_batch_len(w->batch) > 0) {
+        rc = store_batch_commit(w->srv->store, w->batch, NULL, NULL);
+        if (rc != PT_OK)
+            LOG_ERROR("registry commit failed: %s", pt_strerror(rc));
+    }
+    gw_conn_t *c = w->commit_list;
+    w->commit_list = NULL;
+    while (c) {
+        gw_conn_t *next = c->commit_next;
+        c->commit_next = NULL;
+        if (c->fd >= 0 && c->state == GW_CS_COMMIT) {
+            if (rc != PT_OK) {
+                upgrade_reject(c, 503, "application/json", "{\"message\": \"Service Unavailable\"}",
+                               34);
+            } else {
+                buf_t b = BUF_INIT;
+                buf_printf(&b,
+                           "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                           "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n",
+                           c->ws->accept_key);
+                if (c->ws->subprotocol)
+                    buf_printf(&b, "Sec-WebSocket-Protocol: %s\r\n", c->ws->subprotocol);
+                buf_puts(&b, "\r\n");
+                gw_conn_send(c, b.p, b.len, false);
+                buf_free(&b);
+                free(c->req_head);
+                c->req_head = NULL;
+                free(c->req);
+                c->req = NULL;
+                gw_ws_established(c);
+                gw_conn_resume(c); /* frames the client sent early */
+            }
+        }
+        c = next;
+    }
+}
+
+/* ---- messages ------------------------------------------------------------------------------ */
+
+static void send_error_frame(gw_conn_t *c, const char *message, const char *request_id)
+{
+    buf_t f = BUF_INIT;
+    route_error_frame(message, c->ws->id, request_id, &f);
+    if (gw_ws_send_msg(c, f.p, f.len, false) == PT_EFULL)
+        gw_ws_close(c, WS_CLOSE_POLICY, "Outbound queue full");
+    buf_free(&f);
+}
+
+static void send_outcome_frame(gw_conn_t *c, const route_outcome_t *out)
+{
+    if (!out->frame)
+        return;
+    if (gw_ws_send_msg(c, out->frame, out->frame_len, out->frame_binary) == PT_EFULL)
+        gw_ws_close(c, WS_CLOSE_POLICY, "Outbound queue full");
+}
+
+void gw_message(gw_conn_t *c, const char *msg, size_t len)
+{
+    gw_worker_t *w = c->w;
+    gw_ws_t *ws = c->ws;
+    json_t *body = NULL;
+    const route_route_t *route = route_ws_select(ws->api, msg, len, &body);
+    char request_id[ID_LEN + 1], message_id[ID_LEN + 1];
+    id_request_new(&w->ids, request_id);
+    gw_m_message_in(w, ws, route);
+    if (!route) {
+        gw_ops_no_route(w, ws, request_id);
+        send_error_frame(c, "Forbidden", request_id);
+        goto out;
+    }
+    if (!route->integration) {
+        gw_alog_ws(w, ws, ROUTE_EV_MESSAGE, route, request_id, 200, NULL);
+        goto out;
+    }
+    id_request_new(&w->ids, message_id);
+    route_ctx_t ctx;
+    ctx_init(&ctx, w->srv, ws, route, ROUTE_EV_MESSAGE);
+    ctx.request_id = request_id;
+    ctx.message_id = message_id;
+    ctx.body = msg;
+    ctx.body_len = len;
+    ctx.body_json = body;
+    if (route->integration->type == ROUTE_INTEG_MOCK) {
+        route_outcome_t out;
+        memset(&out, 0, sizeof out);
+        route_mock_run(route->integration, &ctx, &out);
+        gw_ops_outcome(w, &ctx, NULL, &out);
+        send_outcome_frame(c, &out);
+        route_outcome_free(&out);
+        goto out;
+    }
+    gw_call_t *call = call_new(w, GW_CALL_MESSAGE, ws, route);
+    memcpy(call->request_id, request_id, sizeof call->request_id);
+    memcpy(call->message_id, message_id, sizeof call->message_id);
+    call->request_time_ms = ctx.request_time_ms;
+    if (call_submit(w, call, &ctx) != PT_OK) {
+        gw_call_free(call);
+        gw_ops_submit_failed(w, &ctx);
+        send_error_frame(c, "Internal server error", request_id);
+    }
+out:
+    if (body)
+        json_decref(body);
+}
+
+/* ---- $disconnect --------------------------------------------------------------------------- */
+
+void gw_disconnect(gw_worker_t *w, gw_ws_t *ws)
+{
+    const route_route_t *route = ws->api->r_disconnect;
+    if (!route || !route->integration || route->integration->type == ROUTE_INTEG_MOCK) {
+        gw_alog_ws(w, ws, ROUTE_EV_DISCONNECT, route, NULL, 200, NULL);
+        return;
+    }
+    int code;
+    const char *reason;
+    if (ws->server_close_code) {
+        code = ws->server_close_code;
+        reason = ws->server_close_reason ? ws->server_close_reason : "";
+    } else if (ws->close_code) {
+        code = ws->close_code;
+        reason = ws->close_reason ? ws->close_reason : "";
+    } else {
+        code = WS_CLOSE_ABNORMAL; /* the TCP connection ended without a close frame */
+        reason = "";
+    }
+    char request_id[ID_LEN + 1];
+    id_request_new(&w->ids, request_id);
+    route_ctx_t ctx;
+    ctx_init(&ctx, w->srv, ws, route, ROUTE_EV_DISCONNECT);
+    ctx.request_id = request_id;
+    ctx.disconnect_status_code = code;
+    ctx.disconnect_reason = reason;
+    gw_call_t *call = call_new(w, GW_CALL_DISCONNECT, ws, route);
+    memcpy(call->request_id, request_id, sizeof call->request_id);
+    if (call_submit(w, call, &ctx) != PT_OK) {
+        gw_call_free(call);
+        gw_ops_submit_failed(w, &ctx);
+        return;
+    }
+    ctx.status = 200; /* logged when it is fired: a result may never come (shutdown) */
+    gw_alog(w, &ctx, NULL);
+}
+
+/* ---- results ----------------------------------------------------------------------------- */
+
+void gw_on_integ(gw_worker_t *w, gw_call_t *call)
+{
+    if (call->kind == GW_CALL_HTTP) { /* an HTTP API request: rest.c answers it */
+        gw_rest_on_integ(w, call);
+        return;
+    }
+    integ_job_t *job = call->job;
+    route_ctx_t ctx;
+    ctx_from_call(&ctx, w->srv, call);
+    http_header_t hdrs[64];
+    size_t nh = 0;
+    bool function_error = false;
+    for (size_t i = 0; i < job->nresp_headers && nh < PT_ARRAY_LEN(hdrs); i++) {
+        hdrs[nh].name = job->resp_headers[i].name;
+        hdrs[nh].name_len = strlen(job->resp_headers[i].name);
+        hdrs[nh].value = job->resp_headers[i].value;
+        hdrs[nh].value_len = strlen(job->resp_headers[i].value);
+        if (http_ieq(hdrs[nh].name, hdrs[nh].name_len, "x-amz-function-error"))
+            function_error = true;
+        nh++;
+    }
+    route_integ_result_t res = {
+        .error = job->error,
+        .status = job->status,
+        .headers = hdrs,
+        .nheaders = nh,
+        .body = job->resp_body.p ? job->resp_body.p : "",
+        .body_len = job->resp_body.len,
+        .function_error = function_error,
+    };
+    if (job->error != PT_OK)
+        LOG_WARN("[conn|%s] integration %s failed: %s (%s)", call->connection_id, call->integ->id,
+                 pt_strerror(job->error), job->errmsg);
+    else if (call->integ->type == ROUTE_INTEG_AWS_PROXY &&
+             (job->status < 200 || job->status > 299)) {
+        const char *etype = integ_job_header(job, "x-amzn-ErrorType"); /* issue 5 */
+        LOG_WARN("[conn|%s] integration %s: the Lambda Invoke API answered %d %s",
+                 call->connection_id, call->integ->id, job->status, etype ? etype : "");
+    }
+    gw_ops_integ(w, call, &res);
+    if (call->kind == GW_CALL_DISCONNECT)
+        goto out;
+    gw_conn_t *c = gw_table_get(&w->table, call->connection_id);
+    route_outcome_t out;
+    memset(&out, 0, sizeof out);
+    route_integ_outcome(call->integ, &ctx, &res, &out);
+    gw_ops_outcome(w, &ctx, &res, &out);
+    if (call->kind == GW_CALL_CONNECT) {
+        if (c && c->state == GW_CS_PENDING)
+            apply_connect_outcome(c, &out);
+    } else if (c && c->state == GW_CS_WS) {
+        send_outcome_frame(c, &out);
+    }
+    route_outcome_free(&out);
+out:
+    gw_call_free(call);
+}

@@ -1,0 +1,411 @@
+/* rest.c: HTTP APIs on the main port: routes, CORS, MOCK inline, integrations parked, answers. */
+#include "gateway/gw.h"
+#include "gateway/ops.h"
+#include "common/err.h"
+#include "common/mem.h"
+#include "common/timefmt.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/*
+ * An HTTP API request (docs/rest.md) is decided in routes/ (route_http_match, the events and
+ * outcomes of http_event.c / http_integ.c, cors.c) and moved here:
+ *   - a CORS preflight is answered at once when the API has a corsConfiguration;
+ *   - no route, or a route without a target: 404 {"message":"Not Found"};
+ *   - MOCK runs inline;
+ *   - HTTP_PROXY and AWS_PROXY become a job for the integration thread while the connection
+ *     is parked (gw_park): it reads nothing more (pipelined requests wait in the kernel and in
+ *     rbuf, in order) until the result comes back through this worker's inbox, so a client
+ *     cannot make a worker spin or buffer without bound, whatever it sends. A client that
+ *     hangs up meanwhile is closed; its result is dropped when it arrives.
+ * Every answer carries apigw-requestid, as HTTP APIs' do; the gateway's own answers (errors,
+ * preflights, MOCK) carry x-amzn-RequestId too. The response is written here (status line,
+ * Date, the response's headers, Content-Length, Connection), one writev at the end of the turn.
+ */
+
+struct gw_rest {
+    uint64_t park_token; /* the parked connection, 0 once answered */
+    int64_t start_us;    /* monotonic: the request was complete */
+    char *origin;        /* owned: Origin, for CORS; NULL when none */
+    size_t origin_len;
+    char *path; /* owned: the request path, for access logs */
+};
+
+void gw_rest_free(struct gw_rest *r)
+{
+    if (!r)
+        return;
+    free(r->origin);
+    free(r->path);
+    free(r);
+}
+
+static const http_header_t *header(const http_request_t *r, const char *name)
+{
+    return http_find_header(r, name);
+}
+
+static bool method_is(const http_request_t *r, const char *m)
+{
+    return http_ieq(r->method, r->method_len, m) && strlen(m) == r->method_len;
+}
+
+/* ---- answers ------------------------------------------------------------------------------- */
+
+/* Writes res and finishes the exchange (keep-alive or close). */
+static void answer(gw_conn_t *c, const route_http_response_t *res, const char *rid)
+{
+    char date[32];
+    buf_t b = BUF_INIT;
+    int st = res->status ? res->status : 500;
+    bool head = c->req && method_is(c->req, "HEAD");
+    bool no_body = head || st < 200 || st == 204 || st == 304;
+
+    time_http_date(time_now_ms() / 1000, date);
+    buf_reserve(&b, 256 + res->nheaders * 48);
+    buf_printf(&b, "HTTP/1.1 %d %s\r\nDate: %s\r\n", st, http_reason(st), date);
+    for (size_t i = 0; i < res->nheaders; i++)
+        buf_printf(&b, "%s: %s\r\n", res->headers[i].key, res->headers[i].val);
+    if (st >= 200 && st != 204 && st != 304)
+        buf_printf(
+            &b, "Content-Length: %lld\r\n",
+            (long long)(head && res->head_length >= 0 ? res->head_length : (int64_t)res->body_len));
+    buf_printf(&b, "apigw-requestid: %s\r\n", rid);
+    if (res->gateway)
+        buf_printf(&b, "x-amzn-RequestId: %s\r\n", rid);
+    buf_puts(&b, c->keep_alive && !c->want_close ? "Connection: keep-alive\r\n\r\n"
+                                                 : "Connection: close\r\n\r\n");
+    gw_conn_send(c, b.p, b.len, false);
+    if (!no_body && res->body_len)
+        gw_conn_send(c, res->body, res->body_len, false);
+    buf_free(&b);
+    gw_http_done(c);
+}
+
+/* The route_ctx_t of metrics and access logs for an HTTP API request. */
+static void log_ctx(route_ctx_t *ctx, gw_server_t *srv, const route_api_t *api,
+                    const route_stage_t *stage, const route_route_t *route, const char *rid,
+                    int64_t request_time_ms, const char *source_ip, const char *user_agent,
+                    const char *domain)
+{
+    memset(ctx, 0, sizeof *ctx);
+    ctx->api = api;
+    ctx->stage = stage;
+    ctx->route = route;
+    ctx->request_id = rid;
+    ctx->domain_name = domain;
+    ctx->region = srv->cfg->server.region;
+    ctx->account_id = srv->cfg->server.account_id;
+    ctx->request_time_ms = request_time_ms;
+    ctx->source_ip = source_ip;
+    ctx->user_agent = user_agent;
+    ctx->integration_latency_ms = -1;
+    ctx->lambda = &srv->aws.lambda;
+}
+
+/* Counts the request and writes its access-log line (gateway/ops.h). */
+static void account(gw_worker_t *w, route_ctx_t *ctx, const http_request_t *req, const char *path,
+                    const route_http_response_t *res, int64_t start_us, int64_t integ_ms)
+{
+    gw_alog_http_t h = {
+        .http_method = req ? req->method : NULL,
+        .http_method_len = req ? req->method_len : 0,
+        .path = path,
+        .path_len = path ? strlen(path) : 0,
+        .protocol = req && req->minor_version == 0 ? "HTTP/1.0" : "HTTP/1.1",
+        .response_latency_ms = (time_mono_us() - start_us) / 1000,
+        .response_length = (int64_t)res->body_len,
+    };
+    ctx->integration_latency_ms = integ_ms;
+    ctx->error_message = res->error;
+    gw_ops_http(w, ctx, res->status, time_mono_us() - start_us, -1, &h);
+}
+
+/* Host without its port (IPv6 brackets kept); "localhost" without a Host. */
+static char *domain_of(const http_request_t *r)
+{
+    const http_header_t *host = header(r, "host");
+    if (!host || host->value_len == 0)
+        return pt_xstrdup("localhost");
+    size_t n = host->value_len;
+    const char *colon = memrchr(host->value, ':', n);
+    const char *bracket = memrchr(host->value, ']', n);
+    if (colon && (!bracket || colon > bracket))
+        n = (size_t)(colon - host->value);
+    return pt_xstrndup(host->value, n);
+}
+
+void gw_rest_refuse(gw_conn_t *c, int status)
+{
+    route_http_response_t res;
+    char rid[ID_LEN + 1];
+    memset(&res, 0, sizeof res);
+    id_request_new(&c->w->ids, rid);
+    route_http_error(status, &res);
+    answer(c, &res, rid);
+    route_http_response_free(&res);
+}
+
+/* ---- integration calls --------------------------------------------------------------------- */
+
+/* Runs on the integration thread: hand the finished job to its worker. */
+static void rest_done(integ_job_t *job)
+{
+    gw_call_t *call = job->user;
+    call->msg.type = GW_MSG_INTEG;
+    if (!call->owner || !gw_worker_post(call->owner, &call->msg))
+        gw_call_free(call); /* the worker is gone (shutdown): nobody waits for this result */
+}
+
+/* Builds the backend request (signed when it is a Lambda Invoke) and parks c until the result
+ * comes back. Returns PT_OK, or an error when the request could not be built (st stays the
+ * caller's). */
+static int submit(gw_conn_t *c, const route_http_ctx_t *hc, const char *domain, struct gw_rest *st)
+{
+    gw_worker_t *w = c->w;
+    gw_server_t *srv = w->srv;
+    const route_route_t *route = hc->match->route;
+    route_http_req_t hr;
+    buf_t err = BUF_INIT;
+
+    memset(&hr, 0, sizeof hr);
+    int rc = route_http_integ_request(route->integration, hc, &hr, &err);
+    /* A Lambda Invoke (integrationUri naming a function) is signed here, on the worker, with
+     * its own key cache: the same hook as the WebSocket side's call_submit (gateway/aws.c). */
+    if (rc == PT_OK && hr.sign_service)
+        rc = gw_aws_sign(&srv->aws, &w->sigv4_cache, &hr, time_now_ms() / 1000, &err);
+    if (rc != PT_OK) {
+        LOG_WARN("[http|%s] integration %s: cannot build request: %s", hc->request_id,
+                 route->integration->id, err.p ? err.p : pt_strerror(rc));
+        buf_free(&err);
+        route_http_req_free(&hr);
+        return rc;
+    }
+    buf_free(&err);
+
+    gw_call_t *call = pt_xcalloc(1, sizeof *call);
+    call->kind = GW_CALL_HTTP;
+    call->owner = w;
+    call->api = hc->api;
+    call->stage = hc->stage;
+    call->route = route;
+    call->integ = route->integration;
+    memcpy(call->request_id, hc->request_id, sizeof call->request_id);
+    call->request_time_ms = hc->request_time_ms;
+    call->source_ip = pt_xstrdup(c->peer_ip);
+    const http_header_t *ua = header(c->req, "user-agent");
+    call->user_agent = ua ? pt_xstrndup(ua->value, ua->value_len) : NULL;
+    call->domain = pt_xstrdup(domain);
+    call->rest = st;
+
+    integ_job_t *job = integ_job_new();
+    job->method = hr.method; /* the job owns the request's strings from here on */
+    job->url = hr.url;
+    job->req_headers = hr.headers;
+    job->req_body = hr.body;
+    job->req_body_len = hr.body_len;
+    job->timeout_ms = hr.timeout_ms;
+    job->max_response = srv->limits->max_integration_response_bytes;
+    job->done = rest_done;
+    job->user = call;
+    call->job = job;
+    free(hr.sign_service);
+    free(hr.sign_region);
+    st->park_token = gw_park(c);
+    gw_conn_set_events(c);
+    LOG_DEBUG("[http|%s] %s %s", call->request_id, job->method, job->url);
+    integ_submit(srv->integ, job);
+    return PT_OK;
+}
+
+/* ---- requests -------------------------------------------------------------------------------- */
+
+void gw_rest_request(gw_conn_t *c, const route_target_t *t)
+{
+    gw_worker_t *w = c->w;
+    gw_server_t *srv = w->srv;
+    const http_request_t *r = c->req;
+    const route_api_t *api = t->api;
+    route_http_match_t m;
+    route_http_ctx_t hc;
+    route_http_response_t res;
+    route_ctx_t lctx;
+    char rid[ID_LEN + 1], trace[64];
+    int64_t now_ms = time_now_ms();
+    struct gw_rest *st = pt_xcalloc(1, sizeof *st); /* owned here until a call takes it */
+    char *domain = domain_of(r);
+    char *ua = NULL;
+    const http_header_t *origin = header(r, "origin");
+    const http_header_t *uah = header(r, "user-agent");
+    const char *rel = t->rest_len ? t->rest : "/";
+    size_t rel_len = t->rest_len ? t->rest_len : 1;
+
+    memset(&res, 0, sizeof res);
+    res.head_length = -1;
+    memset(&m, 0, sizeof m);
+    id_request_new(&w->ids, rid);
+    st->start_us = time_mono_us();
+    st->path = pt_xstrndup(r->path, r->path_len);
+    if (origin) {
+        st->origin = pt_xstrndup(origin->value, origin->value_len);
+        st->origin_len = origin->value_len;
+    }
+    if (uah)
+        ua = pt_xstrndup(uah->value, uah->value_len);
+    log_ctx(&lctx, srv, api, t->stage, NULL, rid, now_ms, c->peer_ip, ua, domain);
+
+    /* A preflight is the gateway's to answer when CORS is configured (AWS: "even if there
+     * isn't an OPTIONS route"). */
+    const http_header_t *acrm = header(r, "access-control-request-method");
+    if (api->cors && origin && acrm && method_is(r, "OPTIONS")) {
+        const http_header_t *acrh = header(r, "access-control-request-headers");
+        route_cors_preflight(api->cors, origin->value, origin->value_len, acrm->value,
+                             acrm->value_len, acrh ? acrh->value : NULL, acrh ? acrh->value_len : 0,
+                             &res);
+        res.gateway = true;
+        account(w, &lctx, r, st->path, &res, st->start_us, -1);
+        answer(c, &res, rid);
+        goto out;
+    }
+
+    route_http_match(api, r->method, r->method_len, rel, rel_len, &m);
+    lctx.route = m.route;
+    if (!m.route || !m.route->integration) {
+        route_http_error(404, &res);
+        route_cors_apply(api->cors, st->origin, st->origin_len, &res);
+        account(w, &lctx, r, st->path, &res, st->start_us, -1);
+        answer(c, &res, rid);
+        goto out;
+    }
+
+    /* The trace header: the client's, or a new root as API Gateway adds one. */
+    const http_header_t *th = header(r, "x-amzn-trace-id");
+    if (th && th->value_len < sizeof trace) {
+        memcpy(trace, th->value, th->value_len);
+        trace[th->value_len] = '\0';
+    } else {
+        uint8_t rnd[12];
+        id_random(&w->ids, rnd, sizeof rnd);
+        snprintf(trace, sizeof trace,
+                 "Root=1-%08x-%02x%02x%02x%02x%02x%02x%02x%02x%02x%02x%02x%02x",
+                 (unsigned)(now_ms / 1000), rnd[0], rnd[1], rnd[2], rnd[3], rnd[4], rnd[5], rnd[6],
+                 rnd[7], rnd[8], rnd[9], rnd[10], rnd[11]);
+    }
+    memset(&hc, 0, sizeof hc);
+    hc.api = api;
+    hc.stage = t->stage;
+    hc.match = &m;
+    hc.request_id = rid;
+    hc.domain_name = domain;
+    hc.account_id = srv->cfg->server.account_id;
+    hc.region = srv->cfg->server.region;
+    hc.request_time_ms = now_ms;
+    hc.source_ip = c->peer_ip;
+    hc.server_port = c->local_port;
+    hc.trace_id = trace;
+    hc.method = r->method;
+    hc.method_len = r->method_len;
+    hc.path = r->path;
+    hc.path_len = r->path_len;
+    hc.rel_path = rel;
+    hc.rel_path_len = rel_len;
+    hc.raw_path = t->mapping ? rel : r->path;
+    hc.raw_path_len = t->mapping ? rel_len : r->path_len;
+    hc.query = r->query;
+    hc.query_len = r->query_len;
+    hc.minor_version = r->minor_version;
+    hc.headers = r->headers;
+    hc.nheaders = r->nheaders;
+    hc.body = c->body.p ? c->body.p : "";
+    hc.body_len = c->body.len;
+    hc.lambda = &srv->aws.lambda;
+
+    if (m.route->integration->type == ROUTE_INTEG_MOCK) {
+        route_http_mock(m.route->integration, &hc, &res);
+        res.gateway = true;
+        route_cors_apply(api->cors, st->origin, st->origin_len, &res);
+        account(w, &lctx, r, st->path, &res, st->start_us, -1);
+        answer(c, &res, rid);
+        goto out;
+    }
+    if (submit(c, &hc, domain, st) == PT_OK) {
+        st = NULL; /* the call owns it */
+        goto out;
+    }
+    route_http_error(500, &res);
+    res.error = "The integration request could not be built";
+    route_cors_apply(api->cors, st->origin, st->origin_len, &res);
+    account(w, &lctx, r, st->path, &res, st->start_us, -1);
+    answer(c, &res, rid);
+out:
+    route_http_response_free(&res);
+    gw_rest_free(st);
+    free(domain);
+    free(ua);
+}
+
+void gw_rest_on_integ(gw_worker_t *w, gw_call_t *call)
+{
+    integ_job_t *job = call->job;
+    struct gw_rest *st = call->rest;
+    gw_conn_t *c = gw_unpark(w, st->park_token);
+    route_http_response_t res;
+    route_http_ctx_t hc;
+    route_ctx_t lctx;
+    http_header_t *hdrs = NULL;
+    size_t nh = 0;
+    bool function_error = false;
+
+    memset(&res, 0, sizeof res);
+    res.head_length = -1;
+    if (job->nresp_headers)
+        hdrs = pt_xcalloc(job->nresp_headers, sizeof *hdrs);
+    for (size_t i = 0; i < job->nresp_headers; i++) {
+        hdrs[nh].name = job->resp_headers[i].name;
+        hdrs[nh].name_len = strlen(job->resp_headers[i].name);
+        hdrs[nh].value = job->resp_headers[i].value;
+        hdrs[nh].value_len = strlen(job->resp_headers[i].value);
+        if (http_ieq(hdrs[nh].name, hdrs[nh].name_len, "x-amz-function-error"))
+            function_error = true;
+        nh++;
+    }
+    route_integ_result_t ir = {
+        .error = job->error,
+        .status = job->status,
+        .headers = hdrs,
+        .nheaders = nh,
+        .body = job->resp_body.p ? job->resp_body.p : "",
+        .body_len = job->resp_body.len,
+        .function_error = function_error,
+    };
+    if (job->error != PT_OK)
+        LOG_WARN("[http|%s] integration %s failed: %s (%s)", call->request_id, call->integ->id,
+                 pt_strerror(job->error), job->errmsg);
+    else if (call->integ->type == ROUTE_INTEG_AWS_PROXY && (job->status < 200 || job->status > 299))
+        LOG_WARN("[http|%s] integration %s: the Lambda Invoke API answered %d", call->request_id,
+                 call->integ->id, job->status);
+    gw_ops_integ(w, call, &ir);
+    if (!c || c->fd < 0 || c->state != GW_CS_PARKED)
+        goto out;          /* the client left */
+    c->state = GW_CS_HEAD; /* back from PARKED; gw_http_done decides what follows */
+    memset(&hc, 0, sizeof hc);
+    hc.api = call->api;
+    hc.stage = call->stage;
+    hc.request_id = call->request_id;
+    hc.method = c->req ? c->req->method : "GET";
+    hc.method_len = c->req ? c->req->method_len : 3;
+    route_http_outcome(call->integ, &hc, &ir, &res);
+    if (res.error && res.gateway)
+        LOG_INFO("[http|%s] %d: %s", call->request_id, res.status, res.error);
+    route_cors_apply(call->api->cors, st->origin, st->origin_len, &res);
+    log_ctx(&lctx, w->srv, call->api, call->stage, call->route, call->request_id,
+            call->request_time_ms, call->source_ip, call->user_agent, call->domain);
+    lctx.integration_status = job->error == PT_OK ? job->status : 0;
+    account(w, &lctx, c->req, st->path, &res, st->start_us, job->latency_us / 1000);
+    answer(c, &res, call->request_id);
+out:
+    route_http_response_free(&res);
+    free(hdrs);
+    gw_call_free(call);
+}
