@@ -20,16 +20,27 @@
  */
 
 static void conn_process_buffered(gw_conn_t *c);
+static size_t rbuf_limit(const gw_conn_t *c);
 
+/*
+ * epoll interest, changed only when it must be (each change is an epoll_ctl, ~2 us here):
+ * - EPOLLIN while the state reads input, and also while an HTTP request is parked (@connections
+ *   hop, live status feed): its bytes (a pipelined request, or EOF) are read into rbuf and kept
+ *   for after the answer; reading pauses once rbuf holds its limit. Dropping EPOLLIN on every
+ *   park and adding it back on every answer cost two epoll_ctl per forwarded push.
+ * - EPOLLOUT only while a write is blocked (writev hit EAGAIN or wrote short). Output queued
+ *   during a turn leaves in the end-of-turn flush without arming anything.
+ */
 void gw_conn_set_events(gw_conn_t *c)
 {
     uint32_t ev = EPOLLRDHUP;
-    bool reading = !c->read_paused && !c->eof &&
-                   (c->state == GW_CS_HEAD || c->state == GW_CS_BODY || c->state == GW_CS_WS ||
-                    c->state == GW_CS_CLOSING);
+    bool reading =
+        !c->read_paused && !c->eof &&
+        (c->state == GW_CS_HEAD || c->state == GW_CS_BODY || c->state == GW_CS_WS ||
+         c->state == GW_CS_CLOSING || (c->state == GW_CS_PARKED && c->rlen <= rbuf_limit(c)));
     if (reading)
         ev |= EPOLLIN;
-    if (c->out_head)
+    if (c->out_head && c->write_blocked)
         ev |= EPOLLOUT;
     if (c->eof)
         ev &= ~(uint32_t)EPOLLRDHUP; /* already seen; level-triggered RDHUP would spin */
@@ -172,8 +183,10 @@ void gw_conn_flush(gw_conn_t *c)
         if (wr < 0) {
             if (errno == EINTR)
                 continue;
-            if (errno == EAGAIN || errno == EWOULDBLOCK)
+            if (errno == EAGAIN || errno == EWOULDBLOCK) {
+                c->write_blocked = true; /* EPOLLOUT says when to try again */
                 break;
+            }
             c->eof = true;
             gw_conn_close(c);
             return;
@@ -196,9 +209,13 @@ void gw_conn_flush(gw_conn_t *c)
                 c->out_tail = NULL;
             free(o);
         }
-        if ((size_t)wr < total)
+        if ((size_t)wr < total) {
+            c->write_blocked = true; /* the socket buffer is full */
             break;
+        }
     }
+    if (!c->out_head)
+        c->write_blocked = false;
     if (!c->out_head && c->want_close) {
         if (c->ws && c->ws->close_sent && !c->ws->peer_closed && !c->eof) {
             /* Our close frame is out: wait for the peer's (tq_closing bounds the wait). */
@@ -506,7 +523,9 @@ static void conn_read(gw_conn_t *c)
             return;
         char *dst;
         size_t room;
-        bool into_rbuf = c->rlen > 0;
+        /* A parked request's connection keeps its input in rbuf (bounded) for later. */
+        bool parked = c->state == GW_CS_PARKED;
+        bool into_rbuf = c->rlen > 0 || parked;
         if (into_rbuf) {
             size_t limit = rbuf_limit(c) + 1;
             if (c->rcap < limit) {
@@ -515,8 +534,10 @@ static void conn_read(gw_conn_t *c)
             }
             dst = c->rbuf + c->rlen;
             room = c->rcap - c->rlen;
-            if (room == 0)
-                return; /* the parser must have rejected this already */
+            if (room == 0) {
+                gw_conn_set_events(c); /* parked and full: stop reading until the answer */
+                return;                /* (otherwise the parser rejected this already) */
+            }
         } else {
             dst = w->scratch;
             room = w->scratch_cap;
@@ -533,8 +554,9 @@ static void conn_read(gw_conn_t *c)
         }
         if (n == 0) {
             c->eof = true;
+            /* A parked request whose client left is dropped, as on EPOLLRDHUP below. */
             if (c->state == GW_CS_WS || c->state == GW_CS_CLOSING || c->state == GW_CS_HEAD ||
-                c->state == GW_CS_BODY || !c->out_head)
+                c->state == GW_CS_BODY || parked || !c->out_head)
                 gw_conn_close(c);
             else
                 gw_conn_set_events(c);
@@ -552,6 +574,8 @@ static void conn_read(gw_conn_t *c)
                 keep_rest(c, dst, (size_t)n, used, false);
         }
         c->in_process = false;
+        if (parked && c->fd >= 0)
+            gw_conn_set_events(c); /* pauses reading once rbuf is full */
         if ((size_t)n < room)
             return; /* drained the socket */
     }

@@ -145,6 +145,7 @@ typedef struct gw_conn {
     bool want_close; /* close once the output drains */
     bool keep_alive; /* HTTP: keep the connection after this response */
     bool in_flush_list;
+    bool write_blocked; /* writev hit EAGAIN (or wrote short): EPOLLOUT armed, flushes wait */
     bool read_paused;
     bool eof;
     bool in_process; /* inside the parser: handlers must not re-enter it */

@@ -236,7 +236,9 @@ static void flush_all(gw_worker_t *w)
         gw_conn_t *next = c->flush_next;
         c->in_flush_list = false;
         c->flush_next = NULL;
-        if (c->fd >= 0)
+        /* A blocked connection (a stalled client) waits for EPOLLOUT: another writev would
+         * only return EAGAIN. */
+        if (c->fd >= 0 && !c->write_blocked)
             gw_conn_flush(c);
         c = next;
     }
