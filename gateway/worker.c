@@ -263,7 +263,11 @@ int gw_worker_run(gw_worker_t *w)
                           : next_timeout(w, now);
         if (w->is_admin)
             timeout = gw_admin_timeout(w, now, timeout);
+        /* Producers write the inbox's eventfd only while we sleep (common/inbox.h). */
+        if (timeout != 0 && !inbox_sleep(&w->inbox))
+            timeout = 0;
         int n = epoll_wait(w->epfd, evs, PT_ARRAY_LEN(evs), timeout);
+        inbox_awake(&w->inbox);
         if (n < 0 && errno != EINTR) {
             LOG_ERROR("worker %d: epoll_wait: %s", w->index, strerror(errno));
             return PT_EIO;
@@ -274,10 +278,11 @@ int gw_worker_run(gw_worker_t *w)
             if (p == &w->listen_fd)
                 on_accept(w);
             else if (p == &w->inbox)
-                on_inbox(w);
+                inbox_clear_fd(&w->inbox);
             else
                 gw_conn_on_events(p, evs[i].events);
         }
+        on_inbox(w); /* every turn: a busy worker is not woken for its hand-offs */
         now = time_mono_ms();
         expire(w, now);
         if (w->is_admin)

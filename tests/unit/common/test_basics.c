@@ -133,8 +133,15 @@ static void test_inbox_many_producers(void **state)
         pthread_create(&t[i], NULL, producer, &bases[i]);
     int got = 0, last[4] = {-1, -1, -1, -1};
     while (got < 20000) {
-        struct pollfd p = {.fd = inbox_fd(&ib), .events = POLLIN};
-        assert_true(poll(&p, 1, 5000) == 1); /* a push always wakes the owner */
+        /* The owner's loop (inbox.h): announce the sleep; a push must then wake it. */
+        if (inbox_sleep(&ib)) {
+            struct pollfd p = {.fd = inbox_fd(&ib), .events = POLLIN};
+            assert_true(poll(&p, 1, 5000) == 1); /* a push always wakes a sleeping owner */
+            inbox_awake(&ib);
+            inbox_clear_fd(&ib);
+        } else {
+            inbox_awake(&ib);
+        }
         for (inbox_msg_t *m = inbox_take(&ib), *n; m; m = n) {
             n = m->next;
             msg_t *mm = (msg_t *)m;
@@ -147,10 +154,38 @@ static void test_inbox_many_producers(void **state)
     }
     for (int i = 0; i < 4; i++)
         pthread_join(t[i], NULL);
+    assert_null(inbox_take(&ib));
     inbox_close(&ib);
     msg_t extra = {0};
     assert_false(inbox_push(&ib, &extra.m));
     inbox_dispose(&ib, NULL);
+}
+
+static void test_inbox_signals_only_a_sleeper(void **state)
+{
+    (void)state;
+    inbox_t b;
+    assert_int_equal(inbox_init(&b), PT_OK);
+    struct pollfd p = {.fd = inbox_fd(&b), .events = POLLIN};
+    msg_t one = {0}, two = {0};
+    /* Owner awake: the message is queued, the eventfd stays quiet. */
+    assert_true(inbox_push(&b, &one.m));
+    assert_int_equal(poll(&p, 1, 0), 0);
+    /* Messages waiting: the owner must not sleep. */
+    assert_false(inbox_sleep(&b));
+    inbox_awake(&b);
+    assert_ptr_equal(inbox_take(&b), &one.m);
+    assert_null(inbox_take(&b));
+    /* Owner asleep: a push writes the eventfd once; clearing it re-arms. */
+    assert_true(inbox_sleep(&b));
+    assert_true(inbox_push(&b, &two.m));
+    assert_int_equal(poll(&p, 1, 0), 1);
+    inbox_awake(&b);
+    inbox_clear_fd(&b);
+    assert_int_equal(poll(&p, 1, 0), 0);
+    assert_ptr_equal(inbox_take(&b), &two.m);
+    assert_null(two.m.next);
+    inbox_dispose(&b, NULL);
 }
 
 int main(void)
@@ -163,6 +198,7 @@ int main(void)
         cmocka_unit_test(test_time_formats),
         cmocka_unit_test(test_buf),
         cmocka_unit_test(test_inbox_many_producers),
+        cmocka_unit_test(test_inbox_signals_only_a_sleeper),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
