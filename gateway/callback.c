@@ -15,11 +15,26 @@ static void cb_answer(gw_conn_t *c, int status, const char *error_type, const ch
     char rid[ID_LEN + 1];
     id_request_new(&c->w->ids, rid);
     char extra[192];
-    if (error_type)
+    static const char rid_h[] = "x-amzn-RequestId: ", et_h[] = "\r\nx-amzn-ErrorType: ";
+    size_t et_len = error_type ? strlen(error_type) : 0;
+    if (sizeof rid_h + ID_LEN + sizeof et_h + et_len + 2 < sizeof extra) {
+        /* No printf on the push path: the two header lines are copied together. */
+        char *p = extra;
+        memcpy(p, rid_h, sizeof rid_h - 1);
+        p += sizeof rid_h - 1;
+        memcpy(p, rid, ID_LEN);
+        p += ID_LEN;
+        if (error_type) {
+            memcpy(p, et_h, sizeof et_h - 1);
+            p += sizeof et_h - 1;
+            memcpy(p, error_type, et_len);
+            p += et_len;
+        }
+        memcpy(p, "\r\n", 3); /* with the NUL */
+    } else {
         snprintf(extra, sizeof extra, "x-amzn-RequestId: %s\r\nx-amzn-ErrorType: %s\r\n", rid,
                  error_type);
-    else
-        snprintf(extra, sizeof extra, "x-amzn-RequestId: %s\r\n", rid);
+    }
     gw_m_cb(c->w, c->req, status);
     gw_http_respond(c, status, "application/json", extra, body, body_len);
     gw_http_done(c);

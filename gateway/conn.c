@@ -93,6 +93,7 @@ static void conn_free(gw_conn_t *c)
         free(c->ws->user_agent);
         free(c->ws->domain);
         free(c->ws->subprotocol);
+        json_decref(c->ws->authorizer);
         free(c->ws->close_reason);
         free(c->ws);
     }
@@ -141,16 +142,15 @@ void gw_worker_free_dead(gw_worker_t *w)
 
 /* ---- output -------------------------------------------------------------------------------- */
 
-void gw_conn_send(gw_conn_t *c, const void *data, size_t len, bool is_msg)
+/* Appends an output chunk of len bytes to the queue and returns its bytes for the caller to
+ * fill (before the end of the turn's flush). */
+static char *conn_reserve(gw_conn_t *c, size_t len, bool is_msg)
 {
-    if (c->fd < 0 || len == 0)
-        return;
     gw_out_t *o = pt_xmalloc(sizeof *o + len);
     o->next = NULL;
     o->len = (uint32_t)len;
     o->off = 0;
     o->is_msg = is_msg;
-    memcpy(o->data, data, len);
     if (c->out_tail)
         c->out_tail->next = o;
     else
@@ -164,6 +164,14 @@ void gw_conn_send(gw_conn_t *c, const void *data, size_t len, bool is_msg)
         c->flush_next = c->w->flush_list;
         c->w->flush_list = c;
     }
+    return o->data;
+}
+
+void gw_conn_send(gw_conn_t *c, const void *data, size_t len, bool is_msg)
+{
+    if (c->fd < 0 || len == 0)
+        return;
+    memcpy(conn_reserve(c, len, is_msg), data, len);
 }
 
 void gw_conn_flush(gw_conn_t *c)
@@ -230,26 +238,91 @@ void gw_conn_flush(gw_conn_t *c)
 
 /* ---- HTTP responses -------------------------------------------------------------------------- */
 
+/* The Date header's value, formatted at most once a second per worker. */
+static const char *http_date(gw_worker_t *w, size_t *len)
+{
+    int64_t now_s = time_now_ms() / 1000;
+    if (now_s != w->date_s || !w->date[0]) {
+        time_http_date(now_s, w->date);
+        w->date_s = now_s;
+        w->date_len = strlen(w->date);
+    }
+    *len = w->date_len;
+    return w->date;
+}
+
+/* Decimal digits of v into out (no NUL); returns how many. */
+static size_t put_u64(char *out, uint64_t v)
+{
+    char tmp[20];
+    size_t n = 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    for (size_t i = 0; i < n; i++)
+        out[i] = tmp[n - 1 - i];
+    return n;
+}
+
+static char *put_mem(char *p, const char *s, size_t n)
+{
+    memcpy(p, s, n);
+    return p + n;
+}
+
+#define PUT_LIT(p, lit) put_mem((p), (lit), sizeof(lit) - 1)
+
+/*
+ * Hot on every push answer: the response is laid out straight into its output chunk, with the
+ * Date value cached per second, instead of formatted with printf into a buffer and copied.
+ */
 void gw_http_respond(gw_conn_t *c, int status, const char *content_type, const char *extra_headers,
                      const void *body, size_t body_len)
 {
-    char date[32];
-    time_http_date(time_now_ms() / 1000, date);
-    buf_t b = BUF_INIT;
-    buf_reserve(&b, 256 + body_len);
-    buf_printf(&b, "HTTP/1.1 %d %s\r\nDate: %s\r\n", status, http_reason(status), date);
-    if (content_type)
-        buf_printf(&b, "Content-Type: %s\r\n", content_type);
-    buf_printf(&b, "Content-Length: %zu\r\n", body_len);
-    if (extra_headers)
-        buf_puts(&b, extra_headers);
-    buf_puts(&b, c->keep_alive && !c->want_close ? "Connection: keep-alive\r\n\r\n"
-                                                 : "Connection: close\r\n\r\n");
+    if (c->fd < 0)
+        return;
+    size_t date_len;
+    const char *date = http_date(c->w, &date_len);
+    const char *reason = http_reason(status);
+    size_t reason_len = strlen(reason);
+    size_t ct_len = content_type ? strlen(content_type) : 0;
+    size_t extra_len = extra_headers ? strlen(extra_headers) : 0;
+    bool keep = c->keep_alive && !c->want_close;
+    static const char conn_keep[] = "Connection: keep-alive\r\n\r\n";
+    static const char conn_close[] = "Connection: close\r\n\r\n";
     bool is_head = c->req && http_ieq(c->req->method, c->req->method_len, "HEAD");
-    if (body_len && !is_head)
-        buf_append(&b, body, body_len);
-    gw_conn_send(c, b.p, b.len, false);
-    buf_free(&b);
+    size_t send_body = body_len && !is_head ? body_len : 0;
+    char status_txt[20];
+    size_t status_len = put_u64(status_txt, (uint64_t)(status > 0 ? status : 0)); /* 1xx-5xx */
+    char clen_txt[20];
+    size_t clen_len = put_u64(clen_txt, (uint64_t)body_len);
+    size_t total = (sizeof "HTTP/1.1 " - 1) + status_len + 1 + reason_len + 2 +
+                   (sizeof "Date: " - 1) + date_len + 2 +
+                   (content_type ? (sizeof "Content-Type: " - 1) + ct_len + 2 : 0) +
+                   (sizeof "Content-Length: " - 1) + clen_len + 2 + extra_len +
+                   (keep ? sizeof conn_keep - 1 : sizeof conn_close - 1) + send_body;
+    char *p = conn_reserve(c, total, false);
+    p = PUT_LIT(p, "HTTP/1.1 ");
+    p = put_mem(p, status_txt, status_len);
+    *p++ = ' ';
+    p = put_mem(p, reason, reason_len);
+    p = PUT_LIT(p, "\r\nDate: ");
+    p = put_mem(p, date, date_len);
+    p = PUT_LIT(p, "\r\n");
+    if (content_type) {
+        p = PUT_LIT(p, "Content-Type: ");
+        p = put_mem(p, content_type, ct_len);
+        p = PUT_LIT(p, "\r\n");
+    }
+    p = PUT_LIT(p, "Content-Length: ");
+    p = put_mem(p, clen_txt, clen_len);
+    p = PUT_LIT(p, "\r\n");
+    if (extra_len)
+        p = put_mem(p, extra_headers, extra_len);
+    p = keep ? PUT_LIT(p, conn_keep) : PUT_LIT(p, conn_close);
+    if (send_body)
+        memcpy(p, body, send_body);
 }
 
 static void req_clear(gw_conn_t *c)
