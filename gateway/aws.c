@@ -3,6 +3,7 @@
 #include "gateway/gw.h"
 #include "common/err.h"
 #include "common/ini.h"
+#include "routes/security.h"
 #include "common/mem.h"
 
 #include <errno.h>
@@ -161,6 +162,15 @@ static bool uses_lambda(const route_config_t *cfg)
             for (size_t k = 0; k < (api->nstages ? api->nstages : 1) && !found; k++) {
                 buf_reset(&u);
                 route_subst_stage_vars(g->uri, api->nstages ? &api->stages[k] : NULL, &u);
+                found = route_lambda_is_ref(u.p);
+            }
+        }
+        /* Issue 7: a REQUEST authorizer that names a function is a Lambda Invoke too. */
+        for (size_t j = 0; j < api->nauthorizers && !found; j++) {
+            const struct route_authorizer *a = &api->authorizers[j];
+            for (size_t k = 0; a->uri && k < (api->nstages ? api->nstages : 1) && !found; k++) {
+                buf_reset(&u);
+                route_subst_stage_vars(a->uri, api->nstages ? &api->stages[k] : NULL, &u);
                 found = route_lambda_is_ref(u.p);
             }
         }

@@ -93,6 +93,7 @@ static void conn_free(gw_conn_t *c)
         free(c->ws->user_agent);
         free(c->ws->domain);
         free(c->ws->subprotocol);
+        json_decref(c->ws->authorizer);
         free(c->ws->close_reason);
         free(c->ws);
     }

@@ -1,6 +1,7 @@
 /* connect.c: $connect, messages and $disconnect: from a connection to its integrations and back. */
 #include "gateway/gw.h"
 #include "gateway/ops.h"
+#include "routes/security.h"
 #include "common/err.h"
 #include "common/mem.h"
 #include "common/timefmt.h"
@@ -20,6 +21,9 @@ void gw_call_free(gw_call_t *call)
     free(call->user_agent);
     free(call->domain);
     gw_rest_free(call->rest);
+    json_decref(call->authorizer);
+    free(call->az_key);
+    free(call->az_arn);
     free(call);
 }
 
@@ -48,6 +52,7 @@ static gw_call_t *call_new(gw_worker_t *w, gw_call_kind_t kind, const gw_ws_t *w
     call->source_ip = ws->source_ip ? pt_xstrdup(ws->source_ip) : NULL;
     call->user_agent = ws->user_agent ? pt_xstrdup(ws->user_agent) : NULL;
     call->domain = ws->domain ? pt_xstrdup(ws->domain) : NULL;
+    call->authorizer = json_incref(ws->authorizer);
     return call;
 }
 
@@ -70,6 +75,7 @@ static void ctx_init(route_ctx_t *ctx, gw_server_t *srv, const gw_ws_t *ws,
     ctx->server_port = srv->listen_port;
     ctx->integration_latency_ms = -1;
     ctx->lambda = &srv->aws.lambda;
+    ctx->authorizer = ws->authorizer;
 }
 
 /* Like ctx_init, for a result coming back: the connection may be gone, the call has copies. */
@@ -95,6 +101,28 @@ static void ctx_from_call(route_ctx_t *ctx, gw_server_t *srv, const gw_call_t *c
     ctx->server_port = srv->listen_port;
     ctx->integration_latency_ms = call->job ? call->job->latency_us / 1000 : -1;
     ctx->lambda = &srv->aws.lambda;
+    ctx->authorizer = call->authorizer;
+}
+
+/* Submits a built request (taken) for call. */
+static void call_submit_req(gw_worker_t *w, gw_call_t *call, route_http_req_t *hr)
+{
+    integ_job_t *job = integ_job_new();
+    job->method = hr->method;
+    job->url = hr->url;
+    job->req_headers = hr->headers;
+    job->req_body = hr->body;
+    job->req_body_len = hr->body_len;
+    job->timeout_ms = hr->timeout_ms;
+    free(hr->sign_service); /* the job took everything else */
+    free(hr->sign_region);
+    memset(hr, 0, sizeof *hr);
+    job->max_response = w->srv->limits->max_integration_response_bytes;
+    job->done = call_done;
+    job->user = call;
+    call->job = job;
+    LOG_DEBUG("[conn|%s] %s %s", call->connection_id, job->method, job->url);
+    integ_submit(w->srv->integ, job);
 }
 
 /* Builds the backend request and submits it. Returns PT_OK, or an error when the request
@@ -116,21 +144,7 @@ static int call_submit(gw_worker_t *w, gw_call_t *call, const route_ctx_t *ctx)
         return rc;
     }
     buf_free(&err);
-    integ_job_t *job = integ_job_new();
-    job->method = hr.method;
-    job->url = hr.url;
-    job->req_headers = hr.headers;
-    job->req_body = hr.body;
-    job->req_body_len = hr.body_len;
-    job->timeout_ms = hr.timeout_ms;
-    free(hr.sign_service); /* the job took everything else */
-    free(hr.sign_region);
-    job->max_response = w->srv->limits->max_integration_response_bytes;
-    job->done = call_done;
-    job->user = call;
-    call->job = job;
-    LOG_DEBUG("[conn|%s] %s %s", call->connection_id, job->method, job->url);
-    integ_submit(w->srv->integ, job);
+    call_submit_req(w, call, &hr);
     return PT_OK;
 }
 
@@ -202,11 +216,184 @@ static void apply_connect_outcome(gw_conn_t *c, const route_outcome_t *out)
                        out->body_len);
 }
 
+/* The $connect context from the request the connection holds while pending. */
+static void connect_ctx(gw_conn_t *c, const route_route_t *route, route_ctx_t *ctx,
+                        char request_id[ID_LEN + 1], char trace[64])
+{
+    gw_worker_t *w = c->w;
+    gw_ws_t *ws = c->ws;
+    id_request_new(&w->ids, request_id);
+    uint8_t rnd[12];
+    id_random(&w->ids, rnd, sizeof rnd);
+    snprintf(trace, 64, "Root=1-%08x-%02x%02x%02x%02x%02x%02x%02x%02x%02x%02x%02x%02x",
+             (unsigned)(ws->connected_at_ms / 1000), rnd[0], rnd[1], rnd[2], rnd[3], rnd[4], rnd[5],
+             rnd[6], rnd[7], rnd[8], rnd[9], rnd[10], rnd[11]);
+    ctx_init(ctx, w->srv, ws, route, ROUTE_EV_CONNECT);
+    ctx->request_id = request_id;
+    ctx->headers = c->req->headers;
+    ctx->nheaders = c->req->nheaders;
+    ctx->query = c->req->query;
+    ctx->query_len = c->req->query_len;
+    ctx->trace_id = trace;
+}
+
+/* Runs the $connect integration of a pending upgrade (authorized, when it has an authorizer):
+ * accepts, rejects, or leaves it pending until the result comes back. */
+static void connect_run(gw_conn_t *c)
+{
+    gw_worker_t *w = c->w;
+    gw_ws_t *ws = c->ws;
+    const route_route_t *route = ws->api->r_connect;
+    if (!route || !route->integration) {
+        /* $connect is optional (spec 2.1): accept. */
+        gw_alog_ws(w, ws, ROUTE_EV_CONNECT, route, NULL, 200, NULL);
+        upgrade_accept(c, NULL);
+        return;
+    }
+    char request_id[ID_LEN + 1];
+    char trace[64];
+    route_ctx_t ctx;
+    connect_ctx(c, route, &ctx, request_id, trace);
+
+    if (route->integration->type == ROUTE_INTEG_MOCK) {
+        route_outcome_t out;
+        memset(&out, 0, sizeof out);
+        route_mock_run(route->integration, &ctx, &out);
+        gw_ops_outcome(w, &ctx, NULL, &out);
+        apply_connect_outcome(c, &out);
+        route_outcome_free(&out);
+        return;
+    }
+    gw_call_t *call = call_new(w, GW_CALL_CONNECT, ws, route);
+    memcpy(call->request_id, request_id, sizeof call->request_id);
+    if (call_submit(w, call, &ctx) != PT_OK) {
+        gw_call_free(call);
+        gw_ops_submit_failed(w, &ctx);
+        upgrade_reject(c, 500, "application/json", "{\"message\": \"Internal server error\"}", 36);
+        return;
+    }
+    /* Hold the upgrade: stop reading (frames sent early stay in the kernel) but watch for the
+     * client giving up (EPOLLRDHUP). */
+    gw_tq_push(&w->tq_pending, &c->t_main, time_mono_ms());
+    gw_conn_set_events(c);
+}
+
+/* Applies an authorizer's verdict to a pending upgrade: 200 goes on to the $connect
+ * integration with requestContext.authorizer set (azctx taken), anything else is refused with
+ * AWS's body. */
+static void connect_authorized(gw_conn_t *c, int status, json_t *azctx)
+{
+    if (status != 200) {
+        json_decref(azctx);
+        size_t n;
+        const char *body = gw_az_body(status, &n);
+        gw_alog_ws(c->w, c->ws, ROUTE_EV_CONNECT, c->ws->api->r_connect, NULL, status,
+                   status == 500 ? "AuthorizerConfigurationException" : NULL);
+        upgrade_reject(c, status, "application/json", body, n);
+        return;
+    }
+    json_decref(c->ws->authorizer);
+    c->ws->authorizer = azctx;
+    connect_run(c);
+}
+
+/*
+ * Spec 2.5: the Lambda REQUEST authorizer of $connect. Missing identity sources: 401 without a
+ * call; a cached verdict applies at once; otherwise the authorizer is called and the upgrade
+ * stays pending (gw_on_integ -> connect_on_authorizer). Returns true when the upgrade may go
+ * on now (allowed from the cache), false when it was refused or waits.
+ */
+static bool connect_authorize(gw_conn_t *c, const route_route_t *route)
+{
+    gw_worker_t *w = c->w;
+    gw_ws_t *ws = c->ws;
+    const route_authorizer_t *a = route->authorizer;
+    char request_id[ID_LEN + 1];
+    char trace[64];
+    route_ctx_t ctx;
+    connect_ctx(c, route, &ctx, request_id, trace);
+    route_idreq_t ir = {.headers = ctx.headers,
+                        .nheaders = ctx.nheaders,
+                        .query = ctx.query,
+                        .query_len = ctx.query_len,
+                        .stage = ws->stage,
+                        .ctx = &ctx};
+    route_identity_t id;
+    buf_t key = BUF_INIT, arn = BUF_INIT, ev = BUF_INIT, err = BUF_INIT;
+    json_t *azctx = NULL;
+    int status = 0;
+    bool go_on = false;
+    if (route_identity_get(a->ids, a->nids, &ir, &id) != PT_OK) {
+        status = 401;
+        goto decided;
+    }
+    if (a->ttl_s > 0) {
+        route_identity_key(a->id, ws->api->id, ws->stage->name, &id, &key);
+        if (gw_azc_get(w->srv->azcache, key.p, key.len, time_mono_ms(), &status, &azctx) == PT_OK)
+            goto decided;
+    }
+    route_arn_ws(&ctx, "$connect", &arn);
+    route_az_event_ws(&ctx, arn.p, &ev);
+    route_http_req_t hr;
+    if (gw_az_request(w, a, ws->stage, &ev, &hr, &err) != PT_OK) {
+        LOG_WARN("[conn|%s] authorizer %s: cannot build request: %s", ws->id, a->id,
+                 err.p ? err.p : "");
+        status = 500;
+        goto decided;
+    }
+    gw_call_t *call = call_new(w, GW_CALL_AUTHZ, ws, route);
+    memcpy(call->request_id, request_id, sizeof call->request_id);
+    call->az = a;
+    call->az_arn = buf_steal(&arn, NULL);
+    if (key.len)
+        call->az_key = buf_steal(&key, &call->az_key_len);
+    call_submit_req(w, call, &hr);
+    gw_tq_push(&w->tq_pending, &c->t_main, time_mono_ms());
+    gw_conn_set_events(c);
+    goto out;
+decided:
+    if (status == 200) {
+        json_decref(ws->authorizer);
+        ws->authorizer = azctx;
+        go_on = true;
+    } else {
+        connect_authorized(c, status, azctx);
+    }
+out:
+    route_identity_free(&id);
+    buf_free(&key);
+    buf_free(&arn);
+    buf_free(&ev);
+    buf_free(&err);
+    return go_on;
+}
+
+/* The authorizer answered (GW_CALL_AUTHZ): judge, cache, and go on or refuse. */
+static void connect_on_authorizer(gw_worker_t *w, gw_call_t *call, const route_integ_result_t *res)
+{
+    const route_authorizer_t *a = call->az;
+    route_az_result_t r;
+    route_az_result_from(res, a->simple, &r);
+    int status = route_az_decide(&r, call->az_arn);
+    if (r.verdict == ROUTE_AZ_ERROR)
+        LOG_WARN("[conn|%s] authorizer %s: %s", call->connection_id, a->id, r.why);
+    json_t *azctx = status == 200 ? route_az_context_ws(&r) : NULL;
+    /* Only a working authorizer's verdicts are kept: Unauthorized and failures ask again. */
+    if (call->az_key && (status == 200 || status == 403))
+        gw_azc_put(w->srv->azcache, call->az_key, call->az_key_len, time_mono_ms(), a->ttl_s,
+                   status, azctx);
+    route_az_result_free(&r);
+    gw_conn_t *c = gw_table_get(&w->table, call->connection_id);
+    if (c && c->state == GW_CS_PENDING)
+        connect_authorized(c, status, azctx);
+    else
+        json_decref(azctx); /* the client gave up meanwhile */
+}
+
 void gw_upgrade(gw_conn_t *c, const http_request_t *req, const route_api_t *api,
                 const route_stage_t *stage)
 {
     gw_worker_t *w = c->w;
-    gw_server_t *srv = w->srv;
     gw_ws_t *ws = pt_xcalloc(1, sizeof *ws);
     c->ws = ws;
     ws->api = api;
@@ -237,50 +424,10 @@ void gw_upgrade(gw_conn_t *c, const http_request_t *req, const route_api_t *api,
     gw_m_connect(w, ws);
 
     const route_route_t *route = api->r_connect;
-    if (!route || !route->integration) {
-        /* $connect is optional (spec 2.1): accept. */
-        gw_alog_ws(w, ws, ROUTE_EV_CONNECT, route, NULL, 200, NULL);
-        upgrade_accept(c, NULL);
-        return;
-    }
-    char request_id[ID_LEN + 1];
-    id_request_new(&w->ids, request_id);
-    char trace[64];
-    uint8_t rnd[12];
-    id_random(&w->ids, rnd, sizeof rnd);
-    snprintf(trace, sizeof trace, "Root=1-%08x-%02x%02x%02x%02x%02x%02x%02x%02x%02x%02x%02x%02x",
-             (unsigned)(ws->connected_at_ms / 1000), rnd[0], rnd[1], rnd[2], rnd[3], rnd[4], rnd[5],
-             rnd[6], rnd[7], rnd[8], rnd[9], rnd[10], rnd[11]);
-    route_ctx_t ctx;
-    ctx_init(&ctx, srv, ws, route, ROUTE_EV_CONNECT);
-    ctx.request_id = request_id;
-    ctx.headers = req->headers;
-    ctx.nheaders = req->nheaders;
-    ctx.query = req->query;
-    ctx.query_len = req->query_len;
-    ctx.trace_id = trace;
-
-    if (route->integration->type == ROUTE_INTEG_MOCK) {
-        route_outcome_t out;
-        memset(&out, 0, sizeof out);
-        route_mock_run(route->integration, &ctx, &out);
-        gw_ops_outcome(w, &ctx, NULL, &out);
-        apply_connect_outcome(c, &out);
-        route_outcome_free(&out);
-        return;
-    }
-    gw_call_t *call = call_new(w, GW_CALL_CONNECT, ws, route);
-    memcpy(call->request_id, request_id, sizeof call->request_id);
-    if (call_submit(w, call, &ctx) != PT_OK) {
-        gw_call_free(call);
-        gw_ops_submit_failed(w, &ctx);
-        upgrade_reject(c, 500, "application/json", "{\"message\": \"Internal server error\"}", 36);
-        return;
-    }
-    /* Hold the upgrade: stop reading (frames sent early stay in the kernel) but watch for the
-     * client giving up (EPOLLRDHUP). */
-    gw_tq_push(&w->tq_pending, &c->t_main, time_mono_ms());
-    gw_conn_set_events(c);
+    if (route && route->authorizer && route->authorizer->type == ROUTE_AUTHZ_REQUEST &&
+        !connect_authorize(c, route))
+        return; /* refused, or waiting for the authorizer (gw_on_integ goes on) */
+    connect_run(c);
 }
 
 void gw_commit_turn(gw_worker_t *w)
@@ -464,14 +611,22 @@ void gw_on_integ(gw_worker_t *w, gw_call_t *call)
         .body_len = job->resp_body.len,
         .function_error = function_error,
     };
+    bool az = call->kind == GW_CALL_AUTHZ;
+    const char *what = az ? "authorizer" : "integration";
+    const char *name = az ? call->az->id : call->integ->id;
     if (job->error != PT_OK)
-        LOG_WARN("[conn|%s] integration %s failed: %s (%s)", call->connection_id, call->integ->id,
+        LOG_WARN("[conn|%s] %s %s failed: %s (%s)", call->connection_id, what, name,
                  pt_strerror(job->error), job->errmsg);
-    else if (call->integ->type == ROUTE_INTEG_AWS_PROXY &&
-             (job->status < 200 || job->status > 299)) {
+    else if (az ? job->status >= 500
+                : call->integ->type == ROUTE_INTEG_AWS_PROXY &&
+                      (job->status < 200 || job->status > 299)) {
         const char *etype = integ_job_header(job, "x-amzn-ErrorType"); /* issue 5 */
-        LOG_WARN("[conn|%s] integration %s: the Lambda Invoke API answered %d %s",
-                 call->connection_id, call->integ->id, job->status, etype ? etype : "");
+        LOG_WARN("[conn|%s] %s %s: the Lambda Invoke API answered %d %s", call->connection_id, what,
+                 name, job->status, etype ? etype : "");
+    }
+    if (az) {
+        connect_on_authorizer(w, call, &res);
+        goto out;
     }
     gw_ops_integ(w, call, &res);
     if (call->kind == GW_CALL_DISCONNECT)

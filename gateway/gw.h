@@ -120,6 +120,7 @@ typedef struct gw_ws {
     char *user_agent;       /* owned, NULL when the client sent none */
     char *domain;           /* owned: the Host the client used (port removed) */
     char *subprotocol;      /* owned: chosen by $connect, NULL for none */
+    json_t *authorizer;     /* owned: requestContext.authorizer of every event, NULL for none */
     char accept_key[29];
     /* message assembly */
     uint8_t frag_opcode; /* opcode of the message being reassembled, 0 when none */
@@ -193,7 +194,8 @@ typedef enum gw_call_kind {
     GW_CALL_CONNECT = 1,
     GW_CALL_MESSAGE,
     GW_CALL_DISCONNECT,
-    GW_CALL_HTTP, /* an HTTP API request (rest.c); the connection waits parked */
+    GW_CALL_HTTP,  /* an HTTP API request (rest.c); the connection waits parked */
+    GW_CALL_AUTHZ, /* a $connect's REQUEST authorizer (authz.c); the upgrade waits pending */
 } gw_call_kind_t;
 
 struct gw_rest;
@@ -217,6 +219,12 @@ typedef struct gw_call {
     char *domain;         /* owned */
     integ_job_t *job;     /* owned */
     struct gw_rest *rest; /* owned: GW_CALL_HTTP's request state (rest.c), freed with the call */
+    json_t *authorizer;   /* owned reference: requestContext.authorizer, NULL for none */
+    /* GW_CALL_AUTHZ (and HTTP API authorizers): what the verdict is cached and judged by */
+    const struct route_authorizer *az;
+    char *az_key; /* owned: the cache key (route_identity_key), NULL when not cached */
+    size_t az_key_len;
+    char *az_arn; /* owned: the method ARN the policy must allow */
 } gw_call_t;
 
 typedef enum gw_cb_op {
@@ -328,10 +336,11 @@ typedef struct gw_server {
     int listen_port;
     int admin_port;
     cb_config_t cbcfg;
-    cb_cred_t *cbcreds;        /* owned */
-    gw_aws_t aws;              /* Lambda Invoke credentials, region, endpoint */
-    int lock_fd;               /* flock on the data directory, held for the process's life */
-    _Atomic uint64_t ws_total; /* open WebSocket connections, all workers */
+    cb_cred_t *cbcreds;         /* owned */
+    gw_aws_t aws;               /* Lambda Invoke credentials, region, endpoint */
+    struct gw_azcache *azcache; /* owned: authorizer results by identity (authz.c) */
+    int lock_fd;                /* flock on the data directory, held for the process's life */
+    _Atomic uint64_t ws_total;  /* open WebSocket connections, all workers */
     _Atomic bool stopping;
     int64_t started_ms;
     struct gw_ops *ops; /* metrics, access logs, status page (ops.h); owned */
@@ -354,6 +363,27 @@ void gw_aws_dispose(gw_aws_t *a);
  */
 int gw_aws_sign(const gw_aws_t *a, sigv4_cache_t *cache, route_http_req_t *hr, int64_t now,
                 buf_t *err);
+
+/* authz.c (authorizers: the call and the result cache; docs/security.md) */
+typedef struct gw_azcache gw_azcache_t;
+/* The cache shared by every worker (thread-safe; one lock). Destroy after the workers. */
+gw_azcache_t *gw_azc_create(uint64_t seed);
+void gw_azc_destroy(gw_azcache_t *c);
+/* A live result for key: PT_OK with *status (200 or 403) and *context (a new reference or
+ * NULL), or PT_ENOTFOUND (absent or expired). */
+int gw_azc_get(gw_azcache_t *c, const char *key, size_t key_len, int64_t now_ms, int *status,
+               json_t **context);
+/* Keeps a verdict for ttl_s seconds (nothing when ttl_s <= 0); context is copied. */
+void gw_azc_put(gw_azcache_t *c, const char *key, size_t key_len, int64_t now_ms, int ttl_s,
+                int status, const json_t *context);
+void gw_azc_stats(const gw_azcache_t *c, uint64_t *hits, uint64_t *misses);
+/* Builds the authorizer's request around event (taken): a signed Lambda Invoke when the
+ * authorizerUri names a function, else a JSON POST to the URL. Returns PT_OK or PT_EINVAL
+ * (reason in err); hr is then empty. */
+int gw_az_request(gw_worker_t *w, const struct route_authorizer *a, const route_stage_t *stage,
+                  buf_t *event, route_http_req_t *hr, buf_t *err);
+/* AWS's body for an authorizer's 401, 403 or 500 (static). */
+const char *gw_az_body(int status, size_t *len);
 
 /* server.c */
 int gw_server_start(gw_server_t *srv, route_config_t *cfg, const char *port_file, buf_t *err);

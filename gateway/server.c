@@ -289,6 +289,7 @@ int gw_server_start(gw_server_t *srv, route_config_t *cfg, const char *port_file
     free(fds);
     fds = NULL;
     fire_swept(srv, &swept, true);
+    srv->azcache = gw_azc_create(srv->epoch); /* issue 7: authorizer results (authz.c) */
     for (int i = 0; i <= srv->nworkers; i++)
         pthread_create(&srv->workers[i].thread, NULL, worker_main, &srv->workers[i]);
     gw_ops_start(srv);
@@ -339,6 +340,8 @@ void gw_server_stop(gw_server_t *srv)
     for (int i = 0; i <= srv->nworkers; i++)
         gw_worker_dispose(&srv->workers[i]);
     gw_ops_free(srv);
+    gw_azc_destroy(srv->azcache);
+    srv->azcache = NULL;
     store_close(srv->store);
     close(srv->lock_fd);
     free(srv->workers);

@@ -1151,6 +1151,13 @@ static void set_cred_stages(parser_t *p, const ct_node_t *n, void *obj, const fi
     }
 }
 
+static bool check_not_wired_iam(parser_t *p, const ct_node_t *n)
+{
+    /* Issue 7: the allow-list belongs to AWS_IAM, which the gateway does not check yet. */
+    PERR(p, n, "not supported yet (AWS_IAM)");
+    return false;
+}
+
 static void creds_done(parser_t *p, const ct_node_t *seq, void *elems, size_t n)
 {
     check_unique(p, seq, elems, n, sizeof(route_credential_t),
@@ -1873,6 +1880,13 @@ static route_security_t *security(parser_t *p)
     return p->cfg->security;
 }
 
+/* Parts of issue 7 the gateway does not enforce yet are refused rather than accepted and
+ * ignored: a config that asks for a check must never run without it. */
+static void not_wired(parser_t *p, const ct_node_t *n, const char *what)
+{
+    PERR(p, n, "not supported yet (%s)", what);
+}
+
 /* A value of the tree as a jansson tree (policy documents are read by routes/policy.c). */
 static json_t *ct_json(const ct_node_t *n)
 {
@@ -1914,6 +1928,7 @@ static void set_policy(parser_t *p, const ct_node_t *n, void *obj, const field_t
     json_t *doc = NULL;
     buf_t why = BUF_INIT;
     (void)f;
+    not_wired(p, n, "resource policies");
     if (n->kind == CT_STR) {
         doc = json_loadb(n->s, n->len, JSON_REJECT_DUPLICATES, NULL);
         if (!doc) {
@@ -2115,8 +2130,8 @@ static void authorizers_done(parser_t *p, const ct_node_t *seq, void *elems, siz
     route_authorizer_t *a = elems;
     for (size_t i = 0; i < n; i++)
         if (!a[i].id)
-            a[i].id = gen_id(p, 6, "authorizer", p->api ? p->api->id : "",
-                             a[i].name ? a[i].name : "");
+            a[i].id =
+                gen_id(p, 6, "authorizer", p->api ? p->api->id : "", a[i].name ? a[i].name : "");
     check_unique(p, seq, elems, n, sizeof *a, offsetof(route_authorizer_t, id), "authorizerId");
     check_unique(p, seq, elems, n, sizeof *a, offsetof(route_authorizer_t, name), "name");
     if (n > 10 && p->api && p->api->protocol == ROUTE_PROTO_WEBSOCKET)
@@ -2162,13 +2177,20 @@ static void route_finish(parser_t *p, const ct_node_t *n, void *obj)
     } else if (an) {
         PERR(p, an, "authorizerId needs authorizationType CUSTOM or JWT");
     }
+    const ct_node_t *kn = ct_map_get(n, "apiKeyRequired");
     if (ws && r->key && strcmp(r->key, "$connect") != 0) {
         /* Spec 2.1: authorization and API keys can only be configured on $connect. */
         if (tn && strcmp(t, "NONE") != 0)
             PERR(p, tn, "authorization can only be configured on the $connect route");
-        const ct_node_t *kn = ct_map_get(n, "apiKeyRequired");
         if (kn && r->api_key_required)
             PERR(p, kn, "API keys can only be required on the $connect route");
+    } else {
+        if (strcmp(t, "AWS_IAM") == 0)
+            PERR(p, tn, "AWS_IAM is not supported yet");
+        else if (!ws && strcmp(t, "NONE") != 0)
+            PERR(p, tn, "%s is not supported yet on HTTP APIs", t);
+        if (kn && r->api_key_required)
+            PERR(p, kn, "true is not supported yet (API keys)");
     }
     const ct_node_t *sn = ct_map_get(n, "authorizationScopes");
     if (sn && r->nauthorization_scopes && strcmp(t, "JWT") != 0)
@@ -2206,6 +2228,7 @@ static void set_apikeys(parser_t *p, const ct_node_t *n, void *obj, const field_
 {
     field_t g = *f;
     (void)obj;
+    not_wired(p, n, "API keys");
     g.off = offsetof(route_security_t, apikeys);
     g.aux = &A_APIKEYS;
     set_array(p, n, security(p), &g);
@@ -2215,6 +2238,7 @@ static void set_plans(parser_t *p, const ct_node_t *n, void *obj, const field_t 
 {
     field_t g = *f;
     (void)obj;
+    not_wired(p, n, "usage plans");
     g.off = offsetof(route_security_t, plans);
     g.aux = &A_PLANS;
     set_array(p, n, security(p), &g);
@@ -2241,6 +2265,7 @@ static void set_server_throttle(parser_t *p, const ct_node_t *n, void *obj, cons
 {
     (void)obj;
     (void)f;
+    not_wired(p, n, "throttling");
     parse_object(p, n, &S_throttle, &security(p)->server_throttle);
 }
 
@@ -2418,10 +2443,8 @@ static const enum_val_t E_INTEG_TYPE[] = {
 };
 
 static const enum_val_t E_AUTH_TYPE[] = {
-    {"NONE", 0, NULL},
-    {"AWS_IAM", 0, NULL},
-    {"CUSTOM", 0, NULL},
-    {"JWT", 0, NULL}, /* HTTP APIs only: route_finish */
+    {"NONE", 0, NULL},   {"AWS_IAM", 0, NULL},
+    {"CUSTOM", 0, NULL}, {"JWT", 0, NULL}, /* HTTP APIs only: route_finish */
     {NULL, 0, NULL},
 };
 
@@ -2493,7 +2516,22 @@ static const field_t F_LIMITS[] = {
         .max = 1000000),
     U32("connectionsApiBurstLimit", connections_api_burst, 0, 1000000, 0),
 };
-static const schema_t S_limits = SCHEMA(F_LIMITS, .line_off = NO_OFF);
+static void limits_finish(parser_t *p, const ct_node_t *n, void *obj)
+{
+    static const char *const later[] = {"maxConnectionsPerIp",
+                                        "connectRateLimitPerIp",
+                                        "connectBurstLimitPerIp",
+                                        "messageRateLimitPerConnection",
+                                        "messageBurstLimitPerConnection",
+                                        "connectionsApiRateLimit",
+                                        "connectionsApiBurstLimit"};
+    const ct_node_t *at;
+    (void)obj;
+    for (size_t i = 0; n && i < PT_ARRAY_LEN(later); i++)
+        if ((at = ct_map_get(n, later[i])) && !(at->len == 1 && at->s[0] == '0'))
+            not_wired(p, at, "throttling");
+}
+static const schema_t S_limits = SCHEMA(F_LIMITS, .line_off = NO_OFF, .finish = limits_finish);
 
 static const field_t F_CRED[] = {
     FLD("accessKeyId", set_str, route_credential_t, access_key_id, .max = 128,
@@ -2504,7 +2542,7 @@ static const field_t F_CRED[] = {
         .check = check_no_space),
     FCHK("stages", set_cred_stages),
     FLD("invokeResources", set_strlist, route_credential_t, invoke_resources, .max = 2048,
-        .def = offsetof(route_credential_t, ninvoke_resources)),
+        .def = offsetof(route_credential_t, ninvoke_resources), .check = check_not_wired_iam),
 };
 static const schema_t S_cred = SCHEMA(F_CRED, .line_off = NO_OFF);
 static const array_t A_CREDS = {&S_cred, sizeof(route_credential_t),
@@ -2609,8 +2647,7 @@ static const field_t F_JWT_CFG[] = {
     FLD("audience", set_strlist, route_authorizer_t, audience, .max = 2048,
         .def = offsetof(route_authorizer_t, naudience)),
     FLD("jwksUri", set_str, route_authorizer_t, jwks_uri, .max = 2048, .check = check_jwks_uri),
-    FLD("jwksFile", set_str, route_authorizer_t, jwks_file, .max = 4096,
-        .check = check_jwks_file),
+    FLD("jwksFile", set_str, route_authorizer_t, jwks_file, .max = 4096, .check = check_jwks_file),
 };
 static const schema_t S_jwt_cfg = SCHEMA(F_JWT_CFG, .line_off = NO_OFF);
 
@@ -2630,9 +2667,8 @@ static const field_t F_AUTHZ[] = {
     IGNORED("authorizerCredentialsArn", CT_STR),
     IGNORED("identityValidationExpression", CT_STR),
 };
-static const schema_t S_authz =
-    SCHEMA(F_AUTHZ, .line_off = offsetof(route_authorizer_t, line), .begin = authz_begin,
-           .finish = authz_finish);
+static const schema_t S_authz = SCHEMA(F_AUTHZ, .line_off = offsetof(route_authorizer_t, line),
+                                       .begin = authz_begin, .finish = authz_finish);
 static const array_t A_AUTHZ = {&S_authz, sizeof(route_authorizer_t),
                                 offsetof(route_api_t, nauthorizers), authorizers_done};
 
@@ -2669,10 +2705,8 @@ static const field_t F_QUOTA[] = {
 static const schema_t S_quota = SCHEMA(F_QUOTA, .line_off = NO_OFF, .finish = quota_finish);
 
 static const field_t F_PLAN_STAGE[] = {
-    FLD("apiId", set_plan_stage_name, route_plan_stage_t, api_id, .max = 64,
-        .flags = F_REQUIRED),
-    FLD("stage", set_plan_stage_name, route_plan_stage_t, stage, .max = 128,
-        .flags = F_REQUIRED),
+    FLD("apiId", set_plan_stage_name, route_plan_stage_t, api_id, .max = 64, .flags = F_REQUIRED),
+    FLD("stage", set_plan_stage_name, route_plan_stage_t, stage, .max = 128, .flags = F_REQUIRED),
     FCHK("throttle", set_plan_stage_throttle),
 };
 static const schema_t S_plan_stage = SCHEMA(F_PLAN_STAGE, .line_off = NO_OFF);
@@ -2851,8 +2885,8 @@ static const field_t F_ROOT[] = {
     /* APIs first: server.apiMappings and credentials name their APIs and stages. */
     FLD("apis", set_array, route_config_t, apis, .aux = &A_APIS, .flags = F_REQUIRED),
     FLD("server", set_object, route_config_t, server, .aux = &S_server, .flags = F_DEFAULT),
-    FCHK("apiKeys", set_apikeys),    /* issue 7: after apis (nothing names a key before) */
-    FCHK("usagePlans", set_plans),   /* after apiKeys: plans name keys, APIs and stages */
+    FCHK("apiKeys", set_apikeys),  /* issue 7: after apis (nothing names a key before) */
+    FCHK("usagePlans", set_plans), /* after apiKeys: plans name keys, APIs and stages */
     NOT_YET("authorizers"),
     NOT_YET("corsConfiguration"),
     NOT_YET("models"),
@@ -2864,10 +2898,10 @@ static const schema_t S_root = SCHEMA(F_ROOT, .line_off = NO_OFF);
  * ========================================================================================== */
 
 static const schema_t *const ALL_SCHEMAS[] = {
-    &S_root,      &S_server, &S_limits,         &S_cred,       &S_mapping, &S_api,
-    &S_route,     &S_rresp,  &S_rresp_api,      &S_param_req,  &S_integ,   &S_iresp,
-    &S_iresp_api, &S_stage,  &S_route_settings, &S_access_log, &S_aws,     &S_cors,
-    &S_authz,     &S_jwt_cfg, &S_apikey, &S_throttle, &S_quota, &S_plan_stage, &S_plan,
+    &S_root,           &S_server,     &S_limits,     &S_cred,  &S_mapping, &S_api,       &S_route,
+    &S_rresp,          &S_rresp_api,  &S_param_req,  &S_integ, &S_iresp,   &S_iresp_api, &S_stage,
+    &S_route_settings, &S_access_log, &S_aws,        &S_cors,  &S_authz,   &S_jwt_cfg,   &S_apikey,
+    &S_throttle,       &S_quota,      &S_plan_stage, &S_plan,
 };
 
 /* Room for every field of every table (names repeat across tables; each is listed once). */
@@ -2877,7 +2911,7 @@ static const schema_t *const ALL_SCHEMAS[] = {
      PT_ARRAY_LEN(F_ROUTE) + PT_ARRAY_LEN(F_RRESP) + PT_ARRAY_LEN(F_RRESP_API) +                   \
      PT_ARRAY_LEN(F_PARAM_REQ) + PT_ARRAY_LEN(F_INTEG) + PT_ARRAY_LEN(F_IRESP) +                   \
      PT_ARRAY_LEN(F_IRESP_API) + PT_ARRAY_LEN(F_STAGE) + PT_ARRAY_LEN(F_ROUTE_SETTINGS) +          \
-     PT_ARRAY_LEN(F_ACCESS_LOG) + PT_ARRAY_LEN(F_AWS) + PT_ARRAY_LEN(F_CORS) +                  \
+     PT_ARRAY_LEN(F_ACCESS_LOG) + PT_ARRAY_LEN(F_AWS) + PT_ARRAY_LEN(F_CORS) +                     \
      PT_ARRAY_LEN(F_AUTHZ) + PT_ARRAY_LEN(F_JWT_CFG) + PT_ARRAY_LEN(F_APIKEY) +                    \
      PT_ARRAY_LEN(F_THROTTLE) + PT_ARRAY_LEN(F_QUOTA) + PT_ARRAY_LEN(F_PLAN_STAGE) +               \
      PT_ARRAY_LEN(F_PLAN))

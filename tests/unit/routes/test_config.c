@@ -267,7 +267,11 @@ static const err_case_t CASES[] = {
     {API, ", \"apiKeySelectionExpression\": \"$request.header.key\"",
      "t.json:4: apis[0].apiKeySelectionExpression: \"$request.header.key\" is not one of: "
      "$request.header.x-api-key, $context.authorizer.usageIdentifierKey"},
-    {API, ", \"authorizers\": []", "t.json:4: apis[0].authorizers: not supported yet"},
+    {API, ", \"authorizers\": [{\"name\": \"a\", \"authorizerType\": \"REQUEST\"}]",
+     "t.json:4: apis[0].authorizers[0]: missing required key \"authorizerUri\" (REQUEST "
+     "authorizers)"},
+    {API, ", \"policy\": {\"Statement\": []}",
+     "t.json:4: apis[0].policy: not supported yet (resource policies)"},
     {API, ", \"corsConfiguration\": {}",
      "t.json:4: apis[0].corsConfiguration: corsConfiguration is for HTTP APIs"},
     {API, ", \"models\": []", "t.json:4: apis[0].models: not supported yet"},
@@ -321,6 +325,8 @@ static const err_case_t CASES[] = {
      "t.json:8: apis[1].apiId: duplicate apiId \"testapi001\" (first at line 4)"},
     {APIS, ", 5", "t.json:8: apis[1]: expected an object, got a number"},
     {ROOT, ", \"authorizers\": []", "t.json:8: authorizers: not supported yet"},
+    {ROOT, ", \"apiKeys\": []", "t.json:8: apiKeys: not supported yet (API keys)"},
+    {ROOT, ", \"usagePlans\": []", "t.json:8: usagePlans: not supported yet (usage plans)"},
     {ROOT, ", \"api\": []", "t.json:8: api: unknown key (did you mean \"apis\"?)"},
 
     /* ---- integrations (line 5) ---- */
@@ -513,16 +519,27 @@ static const err_case_t CASES[] = {
     {ROUTE, ", \"routeResponseSelectionExpression\": \"$request.body.x\"",
      "t.json:6: apis[0].routes[0].routeResponseSelectionExpression: only \"$default\" is "
      "supported (as in AWS), got \"$request.body.x\""},
+    /* Issue 7: authorization lives on $connect (routes[1] here); what the gateway does not
+     * enforce yet is refused, never accepted and ignored. */
     {ROUTE, ", \"authorizationType\": \"AWS_IAM\"",
-     "t.json:6: apis[0].routes[0].authorizationType: AWS_IAM is not supported yet"},
-    {ROUTE, ", \"authorizationType\": \"CUSTOM\"",
-     "t.json:6: apis[0].routes[0].authorizationType: CUSTOM is not supported yet (authorizers)"},
-    {ROUTE, ", \"authorizationType\": \"JWT\"",
-     "t.json:6: apis[0].routes[0].authorizationType: JWT authorizers are for HTTP APIs"},
-    {ROUTE, ", \"authorizerId\": \"abc\"",
-     "t.json:6: apis[0].routes[0].authorizerId: not supported yet"},
+     "t.json:6: apis[0].routes[0].authorizationType: authorization can only be configured on "
+     "the $connect route"},
+    {ROUTES, ", {\"routeKey\": \"$connect\", \"authorizationType\": \"AWS_IAM\"}",
+     "t.json:6: apis[0].routes[1].authorizationType: AWS_IAM is not supported yet"},
+    {ROUTES, ", {\"routeKey\": \"$connect\", \"authorizationType\": \"CUSTOM\"}",
+     "t.json:6: apis[0].routes[1]: missing required key \"authorizerId\" (authorizationType "
+     "CUSTOM)"},
+    {ROUTES, ", {\"routeKey\": \"$connect\", \"authorizationType\": \"JWT\"}",
+     "t.json:6: apis[0].routes[1].authorizationType: JWT authorizers are for HTTP APIs"},
+    {ROUTES,
+     ", {\"routeKey\": \"$connect\", \"authorizationType\": \"CUSTOM\", \"authorizerId\": "
+     "\"abc\"}",
+     "t.json:6: apis[0].routes[1].authorizerId: authorizer \"abc\" does not exist"},
     {ROUTE, ", \"apiKeyRequired\": true",
-     "t.json:6: apis[0].routes[0].apiKeyRequired: true is not supported yet (API keys)"},
+     "t.json:6: apis[0].routes[0].apiKeyRequired: API keys can only be required on the $connect "
+     "route"},
+    {ROUTES, ", {\"routeKey\": \"$connect\", \"apiKeyRequired\": true}",
+     "t.json:6: apis[0].routes[1].apiKeyRequired: true is not supported yet (API keys)"},
     {ROUTE, ", \"apiKeyRequired\": \"false\"",
      "t.json:6: apis[0].routes[0].apiKeyRequired: expected a boolean, got a string"},
     {ROUTE, ", \"requestParameters\": {\"route.request.body.x\": {\"required\": true}}",

@@ -1,0 +1,199 @@
+/* authz.c: authorizers in the gateway: the REQUEST authorizer call and the result cache. */
+#include "gateway/gw.h"
+#include "routes/security.h"
+#include "common/err.h"
+#include "common/mem.h"
+#include "common/timefmt.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+/*
+ * The decisions are routes/authz.c's (events, outputs, policy evaluation); this file moves
+ * them: it builds the authorizer's request (a Lambda Invoke, signed like an AWS_PROXY
+ * integration's, or a POST to an http(s) URL) and keeps results by identity sources for
+ * authorizerResultTtlInSeconds (docs/security.md).
+ *
+ * The cache is shared by every worker (one lock): a client reconnecting lands on any worker,
+ * and the point of the cache is that the authorizer is called once per identity per TTL, not
+ * once per worker. Entries hold the verdict and requestContext.authorizer as JSON text, so no
+ * jansson object crosses threads. Only verdicts of a working authorizer are kept (allowed and
+ * denied by policy); "Unauthorized" and failures are asked again, as AWS does.
+ */
+
+#define AZC_BUCKETS     4096
+#define AZC_MAX_ENTRIES 65536 /* past it the cache is emptied: bounded memory, never wrong */
+
+typedef struct azc_entry {
+    struct azc_entry *next;
+    uint64_t hash;
+    int64_t expires_ms; /* monotonic */
+    int status;         /* 200 or 403 */
+    char *context;      /* owned: requestContext.authorizer as JSON text, NULL when none */
+    size_t key_len;
+    char key[]; /* authorizer id, API, stage and identity values, NUL-separated */
+} azc_entry_t;
+
+struct gw_azcache {
+    pthread_mutex_t mu;
+    uint64_t seed; /* clients choose the keys: a per-process seed keeps chains short */
+    azc_entry_t *b[AZC_BUCKETS];
+    size_t count;
+    _Atomic uint64_t hits;
+    _Atomic uint64_t misses;
+};
+
+static uint64_t azc_hash(const gw_azcache_t *c, const char *s, size_t n)
+{
+    uint64_t h = 1469598103934665603ull ^ c->seed; /* FNV-1a */
+    for (size_t i = 0; i < n; i++) {
+        h ^= (uint8_t)s[i];
+        h *= 1099511628211ull;
+    }
+    return h ^ (h >> 29);
+}
+
+gw_azcache_t *gw_azc_create(uint64_t seed)
+{
+    gw_azcache_t *c = pt_xcalloc(1, sizeof *c);
+    c->seed = seed;
+    pthread_mutex_init(&c->mu, NULL);
+    return c;
+}
+
+static void azc_clear_locked(gw_azcache_t *c)
+{
+    for (size_t i = 0; i < AZC_BUCKETS; i++) {
+        azc_entry_t *e = c->b[i];
+        while (e) {
+            azc_entry_t *next = e->next;
+            free(e->context);
+            free(e);
+            e = next;
+        }
+        c->b[i] = NULL;
+    }
+    c->count = 0;
+}
+
+void gw_azc_destroy(gw_azcache_t *c)
+{
+    if (!c)
+        return;
+    azc_clear_locked(c);
+    pthread_mutex_destroy(&c->mu);
+    free(c);
+}
+
+void gw_azc_stats(const gw_azcache_t *c, uint64_t *hits, uint64_t *misses)
+{
+    *hits = c ? atomic_load(&c->hits) : 0;
+    *misses = c ? atomic_load(&c->misses) : 0;
+}
+
+int gw_azc_get(gw_azcache_t *c, const char *key, size_t key_len, int64_t now_ms, int *status,
+               json_t **context)
+{
+    uint64_t h = azc_hash(c, key, key_len);
+    char *text = NULL;
+    int rc = PT_ENOTFOUND;
+    pthread_mutex_lock(&c->mu);
+    azc_entry_t **pp = &c->b[h % AZC_BUCKETS];
+    while (*pp) {
+        azc_entry_t *e = *pp;
+        if (e->hash == h && e->key_len == key_len && memcmp(e->key, key, key_len) == 0) {
+            if (e->expires_ms <= now_ms) { /* expired: drop it and call again */
+                *pp = e->next;
+                c->count--;
+                free(e->context);
+                free(e);
+                break;
+            }
+            *status = e->status;
+            text = e->context ? pt_xstrdup(e->context) : NULL;
+            rc = PT_OK;
+            break;
+        }
+        pp = &e->next;
+    }
+    pthread_mutex_unlock(&c->mu);
+    atomic_fetch_add(rc == PT_OK ? &c->hits : &c->misses, 1);
+    *context = text ? json_loads(text, 0, NULL) : NULL;
+    free(text);
+    return rc;
+}
+
+void gw_azc_put(gw_azcache_t *c, const char *key, size_t key_len, int64_t now_ms, int ttl_s,
+                int status, const json_t *context)
+{
+    if (ttl_s <= 0)
+        return;
+    azc_entry_t *n = pt_xmalloc(sizeof *n + key_len);
+    n->hash = azc_hash(c, key, key_len);
+    n->expires_ms = now_ms + (int64_t)ttl_s * 1000;
+    n->status = status;
+    n->context = context ? json_dumps(context, JSON_COMPACT) : NULL;
+    n->key_len = key_len;
+    memcpy(n->key, key, key_len);
+    pthread_mutex_lock(&c->mu);
+    azc_entry_t **pp = &c->b[n->hash % AZC_BUCKETS];
+    while (*pp) { /* replace an older result for the same identity */
+        azc_entry_t *e = *pp;
+        if (e->hash == n->hash && e->key_len == key_len && memcmp(e->key, key, key_len) == 0) {
+            *pp = e->next;
+            c->count--;
+            free(e->context);
+            free(e);
+            break;
+        }
+        pp = &e->next;
+    }
+    if (c->count >= AZC_MAX_ENTRIES)
+        azc_clear_locked(c);
+    pp = &c->b[n->hash % AZC_BUCKETS];
+    n->next = *pp;
+    *pp = n;
+    c->count++;
+    pthread_mutex_unlock(&c->mu);
+}
+
+/* ---- the authorizer's request ---------------------------------------------------------------- */
+
+int gw_az_request(gw_worker_t *w, const route_authorizer_t *a, const route_stage_t *stage,
+                  buf_t *event, route_http_req_t *hr, buf_t *err)
+{
+    buf_t uri = BUF_INIT;
+    int rc = PT_OK;
+    memset(hr, 0, sizeof *hr);
+    route_subst_stage_vars(a->uri ? a->uri : "", stage, &uri);
+    if (route_lambda_is_ref(uri.p)) {
+        rc = route_lambda_request(a->uri, stage, &w->srv->aws.lambda, hr, err);
+        if (rc != PT_OK)
+            goto out;
+    } else {
+        /* An http(s) authorizer gets the event as a JSON POST and answers with the output. */
+        hr->method = pt_xstrdup("POST");
+        hr->url = buf_steal(&uri, NULL);
+        buf_puts(&hr->headers, "Content-Type: application/json\r\n");
+    }
+    hr->body = buf_steal(event, &hr->body_len);
+    hr->timeout_ms = a->timeout_ms;
+    if (hr->sign_service)
+        rc = gw_aws_sign(&w->srv->aws, &w->sigv4_cache, hr, time_now_ms() / 1000, err);
+    if (rc != PT_OK)
+        route_http_req_free(hr);
+out:
+    buf_free(&uri);
+    return rc;
+}
+
+const char *gw_az_body(int status, size_t *len)
+{
+    static const char unauth[] = "{\"message\":\"Unauthorized\"}";
+    static const char forbidden[] = "{\"message\":\"Forbidden\"}";
+    static const char error[] = "{\"message\":\"Internal Server Error\"}";
+    const char *b = status == 401 ? unauth : status == 403 ? forbidden : error;
+    *len = strlen(b);
+    return b;
+}
