@@ -196,23 +196,19 @@ static int apply(store_t *st, MDB_txn *txn, store_batch_t *b, char (**dups)[STOR
 
 /*
  * A batch that does not fit a map at its size limit is replayed without what adds data, so that
- * a full registry still shrinks: first without the registry puts and touches (those connections
- * are refused: the caller sees PT_EMAPFULL), then also without the outbox puts (a $disconnect
- * then goes out once, unguarded). Deletes always stay. Returns false when nothing is left to
- * drop.
+ * a full registry still shrinks: first without the registry puts and touches (level 1: those
+ * connections are refused, the caller sees PT_EMAPFULL), in the reserve past the limit if need
+ * be (store__grow_reserve), then also without the outbox puts (level 2: a $disconnect then
+ * goes out once, unguarded). Deletes always stay. Returns whether anything was dropped.
  */
-static bool shed(store_batch_t *b, int *level)
+static bool shed(store_batch_t *b, int level)
 {
     bool dropped = false;
-    while (!dropped && *level < 2) {
-        (*level)++;
-        for (size_t i = 0; i < b->n; i++) {
-            batch_op_t *op = &b->ops[i];
-            if (op->kind == OP_PUT || op->kind == OP_TOUCH ||
-                (*level == 2 && op->kind == OP_OBOX_PUT)) {
-                op->kind = OP_SKIP;
-                dropped = true;
-            }
+    for (size_t i = 0; i < b->n; i++) {
+        batch_op_t *op = &b->ops[i];
+        if (op->kind == OP_PUT || op->kind == OP_TOUCH || (level == 2 && op->kind == OP_OBOX_PUT)) {
+            op->kind = OP_SKIP;
+            dropped = true;
         }
     }
     return dropped;
@@ -223,7 +219,7 @@ int store_batch_commit(store_t *st, store_batch_t *b, store_dup_cb dup_cb, void 
     char(*dups)[STORE_ID_LEN + 1] = NULL; /* owned: ids to report once the batch is empty */
     size_t ndups = 0;
     int shed_level = 0;
-    bool full = false;
+    bool full = false, reserved = false;
     int rc = PT_OK;
 
     if (st->read_only) {
@@ -257,15 +253,34 @@ int store_batch_commit(store_t *st, store_batch_t *b, store_dup_cb dup_cb, void 
         }
         /* Nothing was written; grow (outside any transaction) and replay the whole batch. */
         rc = store__grow(st, seen);
-        if (rc == PT_EMAPFULL && shed(b, &shed_level)) {
+        if (rc == PT_EMAPFULL) {
             full = true; /* the map is at its limit: replay what frees space or must stay */
-            continue;
+            if (shed_level == 0) {
+                shed_level = 1;
+                if (shed(b, 1))
+                    continue;
+            }
+            if (!reserved) {
+                rc = store__grow_reserve(st, seen);
+                reserved = rc == PT_OK;
+                if (rc == PT_OK)
+                    continue;
+                if (rc != PT_EMAPFULL)
+                    break;
+            }
+            if (shed_level == 1) {
+                shed_level = 2;
+                if (shed(b, 2))
+                    continue;
+            }
         }
         if (rc != PT_OK)
             break;
     }
     if (rc == PT_OK && full)
         rc = PT_EMAPFULL;
+    if (reserved)
+        store__unreserve(st);
 out:
     empty(b);
     if (rc == PT_OK && dup_cb) {

@@ -202,8 +202,8 @@ int store_sweep(store_t *st, uint8_t node, uint64_t epoch, store_conn_cb cb, voi
     return sweep(st, &sw);
 }
 
-int store_sweep_outbox(store_t *st, uint8_t node, uint64_t epoch, int close_code,
-                       int64_t now_ms, store_conn_cb cb, void *ctx)
+int store_sweep_outbox(store_t *st, uint8_t node, uint64_t epoch, int close_code, int64_t now_ms,
+                       store_conn_cb cb, void *ctx)
 {
     sweep_t sw = {.node = node,
                   .epoch = epoch,
@@ -223,6 +223,7 @@ static int sweep(store_t *st, sweep_t *swp)
 {
     sweep_t sw = *swp;
     size_t removed = 0;
+    bool reserved = false;
     int rc = PT_OK;
 
     if (st->read_only)
@@ -255,6 +256,10 @@ static int sweep(store_t *st, sweep_t *swp)
         }
         /* Deleting copies pages too. Grow and replay the chunk (cb sees its records again). */
         rc = store__grow(st, seen);
+        if (rc == PT_EMAPFULL && !reserved) { /* a sweep only shrinks the registry */
+            rc = store__grow_reserve(st, seen);
+            reserved = rc == PT_OK;
+        }
         if (rc != PT_OK)
             goto out;
         memcpy(sw.last, start, start_len);
@@ -262,6 +267,8 @@ static int sweep(store_t *st, sweep_t *swp)
         sw.done = false;
     }
 out:
+    if (reserved)
+        store__unreserve(st);
     buf_free(&sw.arena);
     buf_free(&sw.obox);
     if (rc != PT_OK)

@@ -178,6 +178,58 @@ out:
     return rc;
 }
 
+/* Room past max_map_size that only writes which free space (or record what is owed for what
+ * they delete) may use: LMDB copies every page it touches, so even a delete needs free pages,
+ * and a map filled to its limit by puts could otherwise never shrink again. */
+static size_t reserve_of(const store_t *st)
+{
+    size_t r = st->max_map_size / 8;
+    if (r < ((size_t)1 << 20))
+        r = (size_t)1 << 20;
+    if (r > ((size_t)64 << 20))
+        r = (size_t)64 << 20;
+    return r;
+}
+
+int store__grow_reserve(store_t *st, size_t seen)
+{
+    int rc = PT_OK;
+    size_t limit;
+    if (hold_depth)
+        return PT_EBUSY;
+    pthread_rwlock_wrlock(&st->lock);
+    if (st->map_size != seen)
+        goto out; /* another thread changed it: retry at the new size */
+    limit = st->max_map_size + reserve_of(st);
+    if (seen >= limit) {
+        rc = PT_EMAPFULL;
+        goto out;
+    }
+    if (mdb_env_set_mapsize(st->env, limit) != MDB_SUCCESS) {
+        rc = PT_EIO;
+        goto out;
+    }
+    refresh_map_size(st);
+    if (st->map_size <= seen)
+        rc = PT_EMAPFULL;
+out:
+    pthread_rwlock_unlock(&st->lock);
+    return rc;
+}
+
+void store__unreserve(store_t *st)
+{
+    if (hold_depth)
+        return;
+    pthread_rwlock_wrlock(&st->lock);
+    /* LMDB keeps at least the pages in use, so this cannot cut off data; what is left of the
+     * reserve above them is given back, and puts stay refused until deletes make room. */
+    if (st->map_size > st->max_map_size &&
+        mdb_env_set_mapsize(st->env, st->max_map_size) == MDB_SUCCESS)
+        refresh_map_size(st);
+    pthread_rwlock_unlock(&st->lock);
+}
+
 /* --- open / close ---------------------------------------------------------------------------- */
 
 /* mkdir -p with mode 0700 for what it creates (the registry holds client addresses and

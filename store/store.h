@@ -111,7 +111,9 @@ void store_batch_del(store_batch_t *b, const char *id);
  * id; the rest of the batch still commits. On MDB_MAP_FULL the map grows (doubling up to
  * max_map_size) and the transaction is retried. Returns PT_OK, PT_EMAPFULL (the limit was hit:
  * no put or touch of this batch was written, but its deletes were, so a full registry can still
- * shrink, and its outbox entries when they fit), or PT_EIO.
+ * shrink, and its outbox entries when they fit), or PT_EIO. What is left after dropping the
+ * puts may use a reserve past max_map_size (1/8 of it, 1 to 64 MiB), because LMDB needs free
+ * pages even to delete; the same holds for the start-up sweeps.
  *
  * Also PT_EINVAL on a read-only store, PT_EBUSY when called from inside a store_conn_cb (that
  * thread holds a transaction; nothing is written), PT_ETOOBIG when the batch is too large for
@@ -207,8 +209,8 @@ int store_outbox_del(store_t *st, const char *id);
 /* Startup sweep into the outbox: as store_sweep, but each stale record is also written as an
  * outbox entry (close_code, reason "", no request id, closed at now_ms) in the transaction that
  * deletes it, so the $disconnect it is owed survives a crash during the start-up too. */
-int store_sweep_outbox(store_t *st, uint8_t node, uint64_t epoch, int close_code,
-                       int64_t now_ms, store_conn_cb cb, void *ctx);
+int store_sweep_outbox(store_t *st, uint8_t node, uint64_t epoch, int close_code, int64_t now_ms,
+                       store_conn_cb cb, void *ctx);
 
 /* Encodes / decodes an entry (layout in outbox.c), exposed for tests and fuzzing; the same
  * contract as store_conn_encode / store_conn_decode. */

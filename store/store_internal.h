@@ -20,9 +20,9 @@
  * for it exclusive (store__hold_depth() says so, and those paths return PT_EBUSY).
  */
 struct store {
-    MDB_env *env;  /* owned; mdb_env_close in store_close */
-    MDB_dbi conns; /* connection id -> record */
-    MDB_dbi outbox; /* connection id -> $disconnect owed (outbox.c) */
+    MDB_env *env;    /* owned; mdb_env_close in store_close */
+    MDB_dbi conns;   /* connection id -> record */
+    MDB_dbi outbox;  /* connection id -> $disconnect owed (outbox.c) */
     bool has_outbox; /* false only on a read-only handle to a registry older than the outbox */
     MDB_dbi quota;   /* usage-plan quota counters (quota.c, issue 7) */
     bool has_quota;  /* false only on a read-only handle to a store older than quotas */
@@ -118,6 +118,14 @@ int store__txn_end(store_t *st, MDB_txn *txn, bool commit);
 /* After MDB_MAP_FULL at map size `seen`: doubles the map up to max_map_size unless another
  * thread already grew it. PT_OK (retry), PT_EMAPFULL, PT_EBUSY, PT_EIO. */
 int store__grow(store_t *st, size_t seen);
+
+/* After PT_EMAPFULL from store__grow, for a write that only deletes (and records the
+ * $disconnects owed for what it deletes): maps up to max_map_size plus a reserve (1/8 of it,
+ * 1 to 64 MiB) so the registry can always shrink. PT_OK (retry), PT_EMAPFULL (the reserve is
+ * used up too), PT_EBUSY, PT_EIO. Callers undo it with store__unreserve once committed. */
+int store__grow_reserve(store_t *st, size_t seen);
+/* Maps the store back down to max_map_size (or to what is in use, when more). */
+void store__unreserve(store_t *st);
 
 /* Records a sweep walks per write transaction. */
 #define STORE_SWEEP_CHUNK 4096
