@@ -532,6 +532,7 @@ void gw_admin_tick(gw_worker_t *w, int64_t now_ms)
     }
     if (now_ms >= gw_status_next_ms(ops))
         gw_status_sample(w, now_ms);
+    gw_outbox_maintain(w->srv, now_ms);
 }
 
 int gw_admin_timeout(gw_worker_t *w, int64_t now_ms, int timeout)

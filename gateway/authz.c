@@ -6,6 +6,7 @@
 #include "common/timefmt.h"
 
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -35,6 +36,19 @@ typedef struct azc_entry {
     char key[]; /* authorizer id, API, stage and identity values, NUL-separated */
 } azc_entry_t;
 
+/*
+ * One entry per JWT authorizer, in the same locked structure: the set as text (parsed by each
+ * request that needs it, so no jansson tree is shared between threads), when it was fetched,
+ * and the jwks_uri found by OpenID discovery. A jwksFile is read once, on first use.
+ */
+struct gw_jwks {
+    struct gw_jwks *next;
+    const void *owner; /* the route_authorizer_t */
+    char *text;        /* owned, NULL until fetched */
+    char *uri;         /* owned: discovered jwks_uri, NULL when none */
+    int64_t fetched_ms;
+};
+
 struct gw_azcache {
     pthread_mutex_t mu;
     uint64_t seed; /* clients choose the keys: a per-process seed keeps chains short */
@@ -42,6 +56,7 @@ struct gw_azcache {
     size_t count;
     _Atomic uint64_t hits;
     _Atomic uint64_t misses;
+    struct gw_jwks *jwks; /* JWT authorizers' key sets (below) */
 };
 
 static uint64_t azc_hash(const gw_azcache_t *c, const char *s, size_t n)
@@ -82,6 +97,13 @@ void gw_azc_destroy(gw_azcache_t *c)
     if (!c)
         return;
     azc_clear_locked(c);
+    while (c->jwks) {
+        struct gw_jwks *e = c->jwks;
+        c->jwks = e->next;
+        free(e->text);
+        free(e->uri);
+        free(e);
+    }
     pthread_mutex_destroy(&c->mu);
     free(c);
 }
@@ -196,4 +218,88 @@ const char *gw_az_body(int status, size_t *len)
     const char *b = status == 401 ? unauth : status == 403 ? forbidden : error;
     *len = strlen(b);
     return b;
+}
+
+/* ---- JWK sets of JWT authorizers ----------------------------------------------------------- */
+
+static struct gw_jwks *jwks_entry_locked(gw_azcache_t *c, const void *owner)
+{
+    for (struct gw_jwks *e = c->jwks; e; e = e->next)
+        if (e->owner == owner)
+            return e;
+    struct gw_jwks *e = pt_xcalloc(1, sizeof *e);
+    e->owner = owner;
+    e->next = c->jwks;
+    c->jwks = e;
+    return e;
+}
+
+/* Reads a local JWK set (bounded: 1 MB). NULL when it cannot be read. */
+static char *read_small_file(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    buf_t b = BUF_INIT;
+    char chunk[4096];
+    size_t n;
+    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0 && b.len < (1u << 20))
+        buf_append(&b, chunk, n);
+    fclose(f);
+    return buf_steal(&b, NULL);
+}
+
+int gw_jwks_get(gw_azcache_t *c, const route_authorizer_t *a, char **text, int64_t *fetched_ms)
+{
+    char *file_text = NULL;
+    pthread_mutex_lock(&c->mu);
+    struct gw_jwks *e = jwks_entry_locked(c, a);
+    if (!e->text && a->jwks_file) {
+        pthread_mutex_unlock(&c->mu);
+        file_text = read_small_file(a->jwks_file); /* once, small, local */
+        pthread_mutex_lock(&c->mu);
+        if (!e->text && file_text) {
+            e->text = file_text;
+            e->fetched_ms = time_mono_ms();
+            file_text = NULL;
+        }
+    }
+    *text = e->text ? pt_xstrdup(e->text) : NULL;
+    *fetched_ms = e->fetched_ms;
+    pthread_mutex_unlock(&c->mu);
+    free(file_text);
+    return *text ? PT_OK : PT_ENOTFOUND;
+}
+
+void gw_jwks_set(gw_azcache_t *c, const route_authorizer_t *a, const char *text, size_t len,
+                 int64_t now_ms)
+{
+    char *copy = pt_xstrndup(text, len);
+    pthread_mutex_lock(&c->mu);
+    struct gw_jwks *e = jwks_entry_locked(c, a);
+    free(e->text);
+    e->text = copy;
+    e->fetched_ms = now_ms;
+    pthread_mutex_unlock(&c->mu);
+}
+
+char *gw_jwks_uri(gw_azcache_t *c, const route_authorizer_t *a)
+{
+    if (a->jwks_uri)
+        return pt_xstrdup(a->jwks_uri);
+    pthread_mutex_lock(&c->mu);
+    struct gw_jwks *e = jwks_entry_locked(c, a);
+    char *u = e->uri ? pt_xstrdup(e->uri) : NULL;
+    pthread_mutex_unlock(&c->mu);
+    return u;
+}
+
+void gw_jwks_set_uri(gw_azcache_t *c, const route_authorizer_t *a, const char *uri)
+{
+    char *copy = pt_xstrdup(uri);
+    pthread_mutex_lock(&c->mu);
+    struct gw_jwks *e = jwks_entry_locked(c, a);
+    free(e->uri);
+    e->uri = copy;
+    pthread_mutex_unlock(&c->mu);
 }

@@ -32,8 +32,12 @@ static void call_done(integ_job_t *job)
 {
     gw_call_t *call = job->user;
     call->msg.type = GW_MSG_INTEG;
-    if (!call->owner || !gw_worker_post(call->owner, &call->msg))
-        gw_call_free(call); /* the worker is gone (shutdown): nobody waits for this result */
+    if (!call->owner || !gw_worker_post(call->owner, &call->msg)) {
+        /* The worker is gone (shutdown): nobody waits for this result, but the outbox does. */
+        if (call->kind == GW_CALL_DISCONNECT && call->owner)
+            gw_outbox_settle_late(call->owner->srv, call);
+        gw_call_free(call);
+    }
 }
 
 static gw_call_t *call_new(gw_worker_t *w, gw_call_kind_t kind, const gw_ws_t *ws,
@@ -544,11 +548,6 @@ out:
 
 void gw_disconnect(gw_worker_t *w, gw_ws_t *ws)
 {
-    const route_route_t *route = ws->api->r_disconnect;
-    if (!route || !route->integration || route->integration->type == ROUTE_INTEG_MOCK) {
-        gw_alog_ws(w, ws, ROUTE_EV_DISCONNECT, route, NULL, 200, NULL);
-        return;
-    }
     int code;
     const char *reason;
     if (ws->server_close_code) {
@@ -563,6 +562,19 @@ void gw_disconnect(gw_worker_t *w, gw_ws_t *ws)
     }
     char request_id[ID_LEN + 1];
     id_request_new(&w->ids, request_id);
+    /* Owed until it is answered: a crash before that replays it at the next start. */
+    if (gw_disconnect_fire(w, ws, code, reason, request_id) == PT_OK)
+        gw_outbox_owe(w, ws, code, reason, request_id);
+}
+
+int gw_disconnect_fire(gw_worker_t *w, gw_ws_t *ws, int code, const char *reason,
+                       const char *request_id)
+{
+    const route_route_t *route = ws->api->r_disconnect;
+    if (!route || !route->integration || route->integration->type == ROUTE_INTEG_MOCK) {
+        gw_alog_ws(w, ws, ROUTE_EV_DISCONNECT, route, NULL, 200, NULL);
+        return PT_ENOTFOUND;
+    }
     route_ctx_t ctx;
     ctx_init(&ctx, w->srv, ws, route, ROUTE_EV_DISCONNECT);
     ctx.request_id = request_id;
@@ -573,10 +585,11 @@ void gw_disconnect(gw_worker_t *w, gw_ws_t *ws)
     if (call_submit(w, call, &ctx) != PT_OK) {
         gw_call_free(call);
         gw_ops_submit_failed(w, &ctx);
-        return;
+        return PT_EINVAL;
     }
     ctx.status = 200; /* logged when it is fired: a result may never come (shutdown) */
     gw_alog(w, &ctx, NULL);
+    return PT_OK;
 }
 
 /* ---- results ----------------------------------------------------------------------------- */
@@ -629,8 +642,10 @@ void gw_on_integ(gw_worker_t *w, gw_call_t *call)
         goto out;
     }
     gw_ops_integ(w, call, &res);
-    if (call->kind == GW_CALL_DISCONNECT)
+    if (call->kind == GW_CALL_DISCONNECT) {
+        gw_outbox_settle(w, call);
         goto out;
+    }
     gw_conn_t *c = gw_table_get(&w->table, call->connection_id);
     route_outcome_t out;
     memset(&out, 0, sizeof out);

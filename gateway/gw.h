@@ -344,6 +344,7 @@ typedef struct gw_server {
     _Atomic bool stopping;
     int64_t started_ms;
     struct gw_ops *ops; /* metrics, access logs, status page (ops.h); owned */
+    int64_t maintain_at_ms; /* next stale-reader check (outbox.c; admin loop only) */
 } gw_server_t;
 
 /* aws.c */
@@ -432,6 +433,23 @@ void gw_upgrade(gw_conn_t *c, const http_request_t *req, const route_api_t *api,
                 const route_stage_t *stage);
 void gw_message(gw_conn_t *c, const char *msg, size_t len);
 void gw_disconnect(gw_worker_t *w, gw_ws_t *ws);
+/* Fires the $disconnect integration with this code, reason and requestId. PT_OK when a call
+ * went out, PT_ENOTFOUND when the route has nothing to call (logged), PT_EINVAL when the
+ * request could not be built. */
+int gw_disconnect_fire(gw_worker_t *w, gw_ws_t *ws, int code, const char *reason,
+                       const char *request_id);
+
+/* outbox.c: the crash-safe $disconnect (store.h's outbox). owe queues the entry in w's batch
+ * next to the registry delete; settle (on w) and settle_late (any thread, the worker being
+ * gone) delete it once answered, or count a failed attempt; recover sweeps the registry left
+ * by an earlier run and fires what is owed on w, before any worker thread runs; maintain
+ * clears stale LMDB reader slots every few seconds (admin loop). */
+void gw_outbox_owe(gw_worker_t *w, const gw_ws_t *ws, int code, const char *reason,
+                   const char *request_id);
+void gw_outbox_settle(gw_worker_t *w, const gw_call_t *call);
+void gw_outbox_settle_late(gw_server_t *srv, const gw_call_t *call);
+int gw_outbox_recover(gw_server_t *srv, gw_worker_t *w);
+void gw_outbox_maintain(gw_server_t *srv, int64_t now_ms);
 void gw_on_integ(gw_worker_t *w, gw_call_t *call);
 void gw_call_free(gw_call_t *call);
 void gw_commit_turn(gw_worker_t *w);

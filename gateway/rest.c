@@ -1,6 +1,7 @@
 /* rest.c: HTTP APIs on the main port: routes, CORS, MOCK inline, integrations parked, answers. */
 #include "gateway/gw.h"
 #include "gateway/ops.h"
+#include "routes/security.h"
 #include "common/err.h"
 #include "common/mem.h"
 #include "common/timefmt.h"
@@ -30,6 +31,11 @@ struct gw_rest {
     char *origin;        /* owned: Origin, for CORS; NULL when none */
     size_t origin_len;
     char *path; /* owned: the request path, for access logs */
+    /* issue 7: the authorizer's verdict, kept while the request waits for it */
+    route_target_t target; /* points into the parked request's head */
+    bool authorized;       /* the authorizer allowed it: run the integration */
+    json_t *authorizer;    /* owned: requestContext.authorizer, NULL for none */
+    bool jwks_fetched;     /* this request already waited for a JWK set: never twice */
 };
 
 void gw_rest_free(struct gw_rest *r)
@@ -38,6 +44,7 @@ void gw_rest_free(struct gw_rest *r)
         return;
     free(r->origin);
     free(r->path);
+    json_decref(r->authorizer);
     free(r);
 }
 
@@ -197,6 +204,7 @@ static int submit(gw_conn_t *c, const route_http_ctx_t *hc, const char *domain, 
     const http_header_t *ua = header(c->req, "user-agent");
     call->user_agent = ua ? pt_xstrndup(ua->value, ua->value_len) : NULL;
     call->domain = pt_xstrdup(domain);
+    call->authorizer = json_incref(st->authorizer);
     call->rest = st;
 
     integ_job_t *job = integ_job_new();
@@ -221,7 +229,12 @@ static int submit(gw_conn_t *c, const route_http_ctx_t *hc, const char *domain, 
 
 /* ---- requests -------------------------------------------------------------------------------- */
 
-void gw_rest_request(gw_conn_t *c, const route_target_t *t)
+static bool rest_authorize(gw_conn_t *c, const route_target_t *t, const route_http_ctx_t *hc,
+                           struct gw_rest *st, route_ctx_t *lctx, route_http_response_t *res);
+
+/* Serves c->req; st is NULL for a new request, or the state of one that waited for its
+ * authorizer (taken). */
+static void rest_request(gw_conn_t *c, const route_target_t *t, struct gw_rest *again)
 {
     gw_worker_t *w = c->w;
     gw_server_t *srv = w->srv;
@@ -233,7 +246,8 @@ void gw_rest_request(gw_conn_t *c, const route_target_t *t)
     route_ctx_t lctx;
     char rid[ID_LEN + 1], trace[64];
     int64_t now_ms = time_now_ms();
-    struct gw_rest *st = pt_xcalloc(1, sizeof *st); /* owned here until a call takes it */
+    struct gw_rest *st =
+        again ? again : pt_xcalloc(1, sizeof *st); /* owned until a call takes it */
     char *domain = domain_of(r);
     char *ua = NULL;
     const http_header_t *origin = header(r, "origin");
@@ -245,11 +259,13 @@ void gw_rest_request(gw_conn_t *c, const route_target_t *t)
     res.head_length = -1;
     memset(&m, 0, sizeof m);
     id_request_new(&w->ids, rid);
-    st->start_us = time_mono_us();
-    st->path = pt_xstrndup(r->path, r->path_len);
-    if (origin) {
-        st->origin = pt_xstrndup(origin->value, origin->value_len);
-        st->origin_len = origin->value_len;
+    if (!again) {
+        st->start_us = time_mono_us();
+        st->path = pt_xstrndup(r->path, r->path_len);
+        if (origin) {
+            st->origin = pt_xstrndup(origin->value, origin->value_len);
+            st->origin_len = origin->value_len;
+        }
     }
     if (uah)
         ua = pt_xstrndup(uah->value, uah->value_len);
@@ -321,6 +337,17 @@ void gw_rest_request(gw_conn_t *c, const route_target_t *t)
     hc.body_len = c->body.len;
     hc.lambda = &srv->aws.lambda;
 
+    /* Issue 7: the route's authorizer first (docs/security.md). */
+    if (m.route->authorizer && !st->authorized) {
+        st->target = *t;
+        if (!rest_authorize(c, t, &hc, st, &lctx, &res)) {
+            if (st->park_token)
+                st = NULL; /* waiting: the authorizer's call owns it */
+            goto out;
+        }
+    }
+    hc.authorizer = st->authorizer;
+
     if (m.route->integration->type == ROUTE_INTEG_MOCK) {
         route_http_mock(m.route->integration, &hc, &res);
         res.gateway = true;
@@ -344,6 +371,14 @@ out:
     free(domain);
     free(ua);
 }
+
+void gw_rest_request(gw_conn_t *c, const route_target_t *t)
+{
+    rest_request(c, t, NULL);
+}
+
+static void rest_on_authorizer(gw_worker_t *w, gw_conn_t *c, gw_call_t *call,
+                               const route_integ_result_t *ir);
 
 void gw_rest_on_integ(gw_worker_t *w, gw_call_t *call)
 {
@@ -379,6 +414,13 @@ void gw_rest_on_integ(gw_worker_t *w, gw_call_t *call)
         .body_len = job->resp_body.len,
         .function_error = function_error,
     };
+    if (call->kind == GW_CALL_AUTHZ) {
+        if (job->error != PT_OK)
+            LOG_WARN("[http|%s] authorizer %s failed: %s (%s)", call->request_id, call->az->id,
+                     pt_strerror(job->error), job->errmsg);
+        rest_on_authorizer(w, c, call, &ir);
+        goto out;
+    }
     if (job->error != PT_OK)
         LOG_WARN("[http|%s] integration %s failed: %s (%s)", call->request_id, call->integ->id,
                  pt_strerror(job->error), job->errmsg);
@@ -408,4 +450,355 @@ out:
     route_http_response_free(&res);
     free(hdrs);
     gw_call_free(call);
+}
+
+/* ---- authorizers (issue 7, docs/security.md) --------------------------------------------------
+ */
+
+/*
+ * HTTP API routes with authorizationType CUSTOM (a Lambda REQUEST authorizer, payload 1.0 or
+ * 2.0, policy or simple responses, cached by identity sources) or JWT (signature against the
+ * issuer's JWK set, claims, scopes). Either may need the integration thread (the authorizer, a
+ * JWK set, OpenID discovery): the request is then parked with its state, and comes back through
+ * rest_request once the answer is in, authorized or refused.
+ */
+
+static bool integ_v2(const route_route_t *route)
+{
+    const char *v = route->integration ? route->integration->payload_format_version : NULL;
+    return v && strcmp(v, "2.0") == 0;
+}
+
+/* requestContext.authorizer of a Lambda authorizer's verdict ({"principalId", "context"}) in
+ * the shape of the route's integration payload: 2.0 {"lambda": context}, 1.0 {principalId,
+ * ...context}. New reference. */
+static json_t *shape_lambda(const route_route_t *route, const json_t *verdict)
+{
+    const json_t *ctx = json_object_get(verdict, "context");
+    const json_t *pid = json_object_get(verdict, "principalId");
+    if (integ_v2(route)) {
+        json_t *lambda = json_is_object(ctx) ? json_deep_copy(ctx) : json_object();
+        return json_pack("{s:o}", "lambda", lambda);
+    }
+    json_t *o = json_is_object(ctx) ? json_deep_copy(ctx) : json_object();
+    if (json_is_string(pid))
+        json_object_set(o, "principalId", (json_t *)pid);
+    return o;
+}
+
+/* Refuses the request with AWS's answer for status (401, 403, 500). */
+static void refuse(gw_conn_t *c, struct gw_rest *st, route_ctx_t *lctx, route_http_response_t *res,
+                   int status, const char *why)
+{
+    route_http_error(status, res);
+    res->error = why;
+    route_cors_apply(lctx->api->cors, st->origin, st->origin_len, res);
+    account(c->w, lctx, c->req, st->path, res, st->start_us, -1);
+    answer(c, res, lctx->request_id);
+}
+
+/* Submits an authorizer-side request for a parked HTTP API request (st taken by the call). */
+static void park_for(gw_conn_t *c, const route_http_ctx_t *hc, struct gw_rest *st,
+                     const route_authorizer_t *a, int fetch, route_http_req_t *hr, char *key,
+                     size_t key_len, char *arn)
+{
+    gw_worker_t *w = c->w;
+    gw_call_t *call = pt_xcalloc(1, sizeof *call);
+    call->kind = GW_CALL_AUTHZ;
+    call->owner = w;
+    call->api = hc->api;
+    call->stage = hc->stage;
+    call->route = hc->match->route;
+    memcpy(call->request_id, hc->request_id, sizeof call->request_id);
+    call->request_time_ms = hc->request_time_ms;
+    call->source_ip = pt_xstrdup(c->peer_ip);
+    call->domain = pt_xstrdup(hc->domain_name ? hc->domain_name : "");
+    call->rest = st;
+    call->az = a;
+    call->az_fetch = fetch;
+    call->az_key = key;
+    call->az_key_len = key_len;
+    call->az_arn = arn;
+    integ_job_t *job = integ_job_new();
+    job->method = hr->method;
+    job->url = hr->url;
+    job->req_headers = hr->headers;
+    job->req_body = hr->body;
+    job->req_body_len = hr->body_len;
+    job->timeout_ms = hr->timeout_ms;
+    free(hr->sign_service);
+    free(hr->sign_region);
+    memset(hr, 0, sizeof *hr);
+    job->max_response = w->srv->limits->max_integration_response_bytes;
+    job->done = rest_done;
+    job->user = call;
+    call->job = job;
+    st->park_token = gw_park(c);
+    gw_conn_set_events(c);
+    LOG_DEBUG("[http|%s] authorizer %s: %s %s", call->request_id, a->id, job->method, job->url);
+    integ_submit(w->srv->integ, job);
+}
+
+/* A GET of a JWK set or an OpenID configuration. */
+static void get_req(const char *url, route_http_req_t *hr)
+{
+    memset(hr, 0, sizeof *hr);
+    hr->method = pt_xstrdup("GET");
+    hr->url = pt_xstrdup(url);
+    buf_puts(&hr->headers, "Accept: application/json\r\n");
+    hr->timeout_ms = 10000;
+}
+
+/* Starts fetching the authorizer's JWK set (or its OpenID configuration first). */
+static void jwks_fetch(gw_conn_t *c, const route_http_ctx_t *hc, struct gw_rest *st,
+                       const route_authorizer_t *a)
+{
+    route_http_req_t hr;
+    char *uri = gw_jwks_uri(c->w->srv->azcache, a);
+    st->jwks_fetched = true;
+    if (uri) {
+        get_req(uri, &hr);
+        park_for(c, hc, st, a, 1, &hr, NULL, 0, NULL);
+    } else {
+        buf_t u = BUF_INIT;
+        size_t n = strlen(a->issuer);
+        buf_append(&u, a->issuer, n && a->issuer[n - 1] == '/' ? n - 1 : n);
+        buf_puts(&u, "/.well-known/openid-configuration");
+        get_req(u.p, &hr);
+        buf_free(&u);
+        park_for(c, hc, st, a, 2, &hr, NULL, 0, NULL);
+    }
+    free(uri);
+}
+
+/* JWT authorizers ("Control access to HTTP APIs with JWT authorizers"). */
+static bool jwt_authorize(gw_conn_t *c, const route_http_ctx_t *hc, struct gw_rest *st,
+                          route_ctx_t *lctx, route_http_response_t *res, const route_identity_t *id)
+{
+    const route_authorizer_t *a = hc->match->route->authorizer;
+    const route_route_t *route = hc->match->route;
+    gw_azcache_t *cache = c->w->srv->azcache;
+    route_jwt_t tok;
+    json_t *jwks = NULL;
+    char *text = NULL;
+    int64_t fetched_ms = 0;
+    const char *why = NULL;
+    bool go_on = false;
+    memset(&tok, 0, sizeof tok);
+    const char *v = id->v[0];
+    if (route_jwt_decode(v, strlen(v), &tok, &why) != PT_OK) {
+        refuse(c, st, lctx, res, 401, why);
+        goto out;
+    }
+    if (gw_jwks_get(cache, a, &text, &fetched_ms) != PT_OK) {
+        if (!st->jwks_fetched && !a->jwks_file) {
+            jwks_fetch(c, hc, st, a);
+            goto out;
+        }
+        LOG_WARN("[http|%s] authorizer %s: no JWK set", hc->request_id, a->id);
+        refuse(c, st, lctx, res, 500, "The authorizer's JWK set could not be loaded");
+        goto out;
+    }
+    if (route_jwks_parse(text, strlen(text), &jwks, &why) != PT_OK) {
+        LOG_WARN("[http|%s] authorizer %s: bad JWK set: %s", hc->request_id, a->id, why);
+        refuse(c, st, lctx, res, 500, "The authorizer's JWK set is invalid");
+        goto out;
+    }
+    int rc = route_jwt_verify(&tok, jwks, &why);
+    if (rc == PT_ENOTFOUND && !st->jwks_fetched && !a->jwks_file &&
+        time_mono_ms() - fetched_ms > 60000) {
+        /* An unknown kid: the issuer may have rotated its keys. Fetch again, at most once a
+         * minute, so tokens with made-up kids cannot make Portico hammer the issuer. */
+        jwks_fetch(c, hc, st, a);
+        goto out;
+    }
+    if (rc != PT_OK) {
+        refuse(c, st, lctx, res, 401, why);
+        goto out;
+    }
+    if (route_jwt_check_claims(tok.claims, a->issuer, a->audience, a->naudience,
+                               time_now_ms() / 1000, 0, &why) != PT_OK) {
+        refuse(c, st, lctx, res, 401, why);
+        goto out;
+    }
+    if (route->nauthorization_scopes &&
+        route_jwt_check_scopes(tok.claims, route->authorization_scopes,
+                               route->nauthorization_scopes, &why) != PT_OK) {
+        refuse(c, st, lctx, res, 403, why);
+        goto out;
+    }
+    json_decref(st->authorizer);
+    st->authorizer = route_jwt_context(tok.claims, integ_v2(route));
+    go_on = true;
+out:
+    json_decref(jwks);
+    free(text);
+    route_jwt_free(&tok);
+    return go_on;
+}
+
+/* Returns true when the request may go on (st->authorizer set); false when it was answered or
+ * waits (st->park_token set: the call owns st). */
+static bool rest_authorize(gw_conn_t *c, const route_target_t *t, const route_http_ctx_t *hc,
+                           struct gw_rest *st, route_ctx_t *lctx, route_http_response_t *res)
+{
+    gw_worker_t *w = c->w;
+    const route_authorizer_t *a = hc->match->route->authorizer;
+    route_idreq_t ir = {.headers = hc->headers,
+                        .nheaders = hc->nheaders,
+                        .query = hc->query,
+                        .query_len = hc->query_len,
+                        .stage = hc->stage,
+                        .ctx = lctx};
+    route_identity_t id;
+    buf_t key = BUF_INIT, arn = BUF_INIT, ev = BUF_INIT, err = BUF_INIT;
+    json_t *verdict = NULL;
+    int status = 0;
+    bool go_on = false;
+    (void)t;
+    st->park_token = 0;
+    if (route_identity_get(a->ids, a->nids, &ir, &id) != PT_OK) {
+        refuse(c, st, lctx, res, 401, "An identity source is missing");
+        goto out;
+    }
+    if (a->type == ROUTE_AUTHZ_JWT) {
+        go_on = jwt_authorize(c, hc, st, lctx, res, &id);
+        goto out;
+    }
+    if (a->ttl_s > 0) {
+        route_identity_key(a->id, hc->api->id, hc->stage->name, &id, &key);
+        if (gw_azc_get(w->srv->azcache, key.p, key.len, time_mono_ms(), &status, &verdict) == PT_OK)
+            goto decided;
+    }
+    route_arn_http(hc, &arn);
+    route_az_event_http(hc, a->v2, arn.p, &id, &ev);
+    route_http_req_t hr;
+    if (gw_az_request(w, a, hc->stage, &ev, &hr, &err) != PT_OK) {
+        LOG_WARN("[http|%s] authorizer %s: cannot build request: %s", hc->request_id, a->id,
+                 err.p ? err.p : "");
+        status = 500;
+        goto decided;
+    }
+    char *k = NULL;
+    size_t kl = 0;
+    if (key.len)
+        k = buf_steal(&key, &kl);
+    park_for(c, hc, st, a, 0, &hr, k, kl, buf_steal(&arn, NULL));
+    goto out;
+decided:
+    if (status == 200) {
+        json_decref(st->authorizer);
+        st->authorizer = shape_lambda(hc->match->route, verdict);
+        go_on = true;
+    } else {
+        refuse(c, st, lctx, res, status, "The authorizer refused the request");
+    }
+out:
+    json_decref(verdict);
+    route_identity_free(&id);
+    buf_free(&key);
+    buf_free(&arn);
+    buf_free(&ev);
+    buf_free(&err);
+    return go_on;
+}
+
+/* An authorizer-side answer for a parked HTTP API request (GW_CALL_AUTHZ with call->rest). */
+static void rest_on_authorizer(gw_worker_t *w, gw_conn_t *c, gw_call_t *call,
+                               const route_integ_result_t *ir)
+{
+    integ_job_t *job = call->job;
+    const route_authorizer_t *a = call->az;
+    struct gw_rest *st = call->rest;
+    gw_azcache_t *cache = w->srv->azcache;
+    json_t *verdict = NULL;
+    int status = 200;
+    const char *why = NULL;
+
+    if (call->az_fetch) {
+        bool ok = job->error == PT_OK && job->status == 200;
+        json_t *j = NULL;
+        if (ok && call->az_fetch == 2) { /* OpenID discovery: where the keys are */
+            j = json_loadb(ir->body, ir->body_len, 0, NULL);
+            const char *u = json_string_value(json_object_get(j, "jwks_uri"));
+            if (u && (strncmp(u, "https://", 8) == 0 || strncmp(u, "http://", 7) == 0))
+                gw_jwks_set_uri(cache, a, u);
+            else
+                ok = false;
+            json_decref(j);
+            j = NULL;
+            if (ok && c && c->fd >= 0 && c->state == GW_CS_PARKED) {
+                char *uri = gw_jwks_uri(cache, a);
+                route_http_req_t hr;
+                get_req(uri, &hr);
+                free(uri);
+                route_http_ctx_t hc; /* only what park_for reads */
+                route_http_match_t m;
+                memset(&hc, 0, sizeof hc);
+                memset(&m, 0, sizeof m);
+                m.route = call->route;
+                hc.api = call->api;
+                hc.stage = call->stage;
+                hc.match = &m;
+                hc.request_id = call->request_id;
+                hc.request_time_ms = call->request_time_ms;
+                hc.domain_name = call->domain;
+                call->rest = NULL;
+                park_for(c, &hc, st, a, 1, &hr, NULL, 0, NULL);
+                goto out;
+            }
+        } else if (ok && route_jwks_parse(ir->body, ir->body_len, &j, &why) == PT_OK) {
+            gw_jwks_set(cache, a, ir->body, ir->body_len, time_mono_ms());
+        } else if (ok) {
+            ok = false;
+        }
+        json_decref(j);
+        if (!ok)
+            LOG_WARN("[http|%s] authorizer %s: cannot fetch its keys (%s %d)", call->request_id,
+                     a->id, job->error == PT_OK ? "HTTP" : pt_strerror(job->error), job->status);
+    } else {
+        route_az_result_t r;
+        route_az_result_from(ir, a->simple, &r);
+        status = route_az_decide(&r, call->az_arn);
+        if (r.verdict == ROUTE_AZ_ERROR)
+            LOG_WARN("[http|%s] authorizer %s: %s", call->request_id, a->id, r.why);
+        if (status == 200 || status == 403) {
+            verdict = json_object();
+            if (r.principal_id)
+                json_object_set_new(verdict, "principalId", json_string(r.principal_id));
+            if (r.context)
+                json_object_set(verdict, "context", r.context);
+            if (call->az_key)
+                gw_azc_put(cache, call->az_key, call->az_key_len, time_mono_ms(), a->ttl_s, status,
+                           verdict);
+        }
+        route_az_result_free(&r);
+    }
+    if (!c || c->fd < 0 || c->state != GW_CS_PARKED)
+        goto out; /* the client left */
+    c->state = GW_CS_HEAD;
+    call->rest = NULL; /* the request takes its state back */
+    st->park_token = 0;
+    if (call->az_fetch) {
+        rest_request(c, &st->target, st); /* now with the keys (or without: refused there) */
+        goto out;
+    }
+    if (status == 200) {
+        json_decref(st->authorizer);
+        st->authorizer = shape_lambda(call->route, verdict);
+        st->authorized = true;
+        rest_request(c, &st->target, st);
+        goto out;
+    }
+    route_http_response_t res;
+    route_ctx_t lctx;
+    memset(&res, 0, sizeof res);
+    res.head_length = -1;
+    log_ctx(&lctx, w->srv, call->api, call->stage, call->route, call->request_id,
+            call->request_time_ms, call->source_ip, call->user_agent, call->domain);
+    refuse(c, st, &lctx, &res, status, "The authorizer refused the request");
+    route_http_response_free(&res);
+    gw_rest_free(st);
+out:
+    json_decref(verdict);
 }

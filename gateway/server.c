@@ -109,65 +109,6 @@ static int lock_data_dir(const char *dir, int *fd_out, buf_t *err)
     return PT_OK;
 }
 
-/* ---- start-up sweep ------------------------------------------------------------------------ */
-
-typedef struct swept {
-    store_conn_t *recs;
-    size_t n, cap;
-} swept_t;
-
-static int on_swept(void *ctx, const store_conn_t *rec)
-{
-    swept_t *s = ctx;
-    if (s->n == s->cap) {
-        s->cap = s->cap ? s->cap * 2 : 64;
-        s->recs = pt_xrealloc(s->recs, s->cap * sizeof *s->recs);
-    }
-    store_conn_t *d = &s->recs[s->n++];
-    memset(d, 0, sizeof *d);
-    memcpy(d->id, rec->id, sizeof d->id);
-    d->connected_at_ms = rec->connected_at_ms;
-    d->last_active_at_ms = rec->last_active_at_ms;
-#define DUP(f) d->f = rec->f ? pt_xstrdup(rec->f) : NULL
-    DUP(api_id);
-    DUP(stage);
-    DUP(source_ip);
-    DUP(user_agent);
-    DUP(domain_name);
-#undef DUP
-    return 0;
-}
-
-/* Connections of an earlier run of this node that ended without $disconnect (a crash): fire it
- * now, with 1006 as for any connection that ended without a close frame. */
-static void fire_swept(gw_server_t *srv, swept_t *s, bool fire)
-{
-    for (size_t i = 0; i < s->n; i++) {
-        store_conn_t *r = &s->recs[i];
-        route_api_t *api = r->api_id ? route_api_find(srv->cfg, r->api_id) : NULL;
-        route_stage_t *st =
-            api && r->stage ? route_stage_find(api, r->stage, strlen(r->stage)) : NULL;
-        if (fire && api && st) {
-            gw_ws_t ws;
-            memset(&ws, 0, sizeof ws);
-            memcpy(ws.id, r->id, sizeof ws.id);
-            ws.api = api;
-            ws.stage = st;
-            ws.connected_at_ms = r->connected_at_ms;
-            ws.source_ip = r->source_ip;
-            ws.user_agent = r->user_agent;
-            ws.domain = r->domain_name;
-            /* Results go nowhere: the worker 0 inbox is not running yet, so post fails and
-             * the call is freed. */
-            gw_disconnect(&srv->workers[0], &ws);
-        }
-        store_conn_clear(r);
-    }
-    free(s->recs);
-    s->recs = NULL;
-    s->n = s->cap = 0;
-}
-
 /* ---- threads ------------------------------------------------------------------------------ */
 
 static void *worker_main(void *arg)
@@ -241,13 +182,8 @@ int gw_server_start(gw_server_t *srv, route_config_t *cfg, const char *port_file
         gw_aws_dispose(&srv->aws);
         return rc;
     }
-    swept_t swept = {0};
-    int nswept = store_sweep(srv->store, srv->node, srv->epoch, on_swept, &swept);
-    if (nswept > 0)
-        LOG_INFO("registry: removed %d connections left by an earlier run", nswept);
     rc = gw_ops_init(srv, err); /* metrics and access logs, before any worker counts */
     if (rc != PT_OK) {
-        fire_swept(srv, &swept, false);
         store_close(srv->store);
         close(srv->lock_fd);
         free(srv->cbcreds);
@@ -288,8 +224,10 @@ int gw_server_start(gw_server_t *srv, route_config_t *cfg, const char *port_file
     }
     free(fds);
     fds = NULL;
-    fire_swept(srv, &swept, true);
     srv->azcache = gw_azc_create(srv->epoch); /* issue 7: authorizer results (authz.c) */
+    /* Connections a killed run left in the registry, and $disconnects it still owed: fired
+     * on worker 0 before it runs (its inbox takes the results once it does). */
+    gw_outbox_recover(srv, &srv->workers[0]);
     for (int i = 0; i <= srv->nworkers; i++)
         pthread_create(&srv->workers[i].thread, NULL, worker_main, &srv->workers[i]);
     gw_ops_start(srv);
@@ -309,7 +247,6 @@ fail:
         if (fds[i] > 0)
             close(fds[i]);
     free(fds);
-    fire_swept(srv, &swept, false);
     integ_stop(srv->integ, 0);
     srv->integ = NULL;
     gw_ops_free(srv);

@@ -2187,8 +2187,6 @@ static void route_finish(parser_t *p, const ct_node_t *n, void *obj)
     } else {
         if (strcmp(t, "AWS_IAM") == 0)
             PERR(p, tn, "AWS_IAM is not supported yet");
-        else if (!ws && strcmp(t, "NONE") != 0)
-            PERR(p, tn, "%s is not supported yet on HTTP APIs", t);
         if (kn && r->api_key_required)
             PERR(p, kn, "true is not supported yet (API keys)");
     }

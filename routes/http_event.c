@@ -422,6 +422,10 @@ static void event_v2(const route_http_ctx_t *ctx, buf_t *out)
         str(out, ctx->account_id);
         key(&r, "apiId");
         str(out, ctx->api ? ctx->api->id : NULL);
+        if (ctx->authorizer) { /* issue 7: already shaped for the payload format */
+            key(&r, "authorizer");
+            route__json_write(out, ctx->authorizer);
+        }
         key(&r, "domainName");
         str(out, ctx->domain_name);
         key(&r, "domainPrefix");
@@ -519,6 +523,10 @@ static void event_v1(const route_http_ctx_t *ctx, buf_t *out)
         str(out, ctx->account_id);
         key(&r, "apiId");
         str(out, ctx->api ? ctx->api->id : NULL);
+        if (ctx->authorizer) { /* issue 7: already shaped for the payload format */
+            key(&r, "authorizer");
+            route__json_write(out, ctx->authorizer);
+        }
         key(&r, "domainName");
         str(out, ctx->domain_name);
         key(&r, "domainPrefix");

@@ -113,6 +113,9 @@ void route_http_error(int status, route_http_response_t *out)
     case 400:
         msg = "Bad Request";
         break;
+    case 401:
+        msg = "Unauthorized";
+        break;
     case 403:
         msg = "Forbidden";
         break;
