@@ -601,12 +601,12 @@ void sigv4_cache_clear(sigv4_cache_t *c)
 }
 
 /*
- * kSigning for a scope, from the cache when the same access key, scope and secret were seen.
- * Anything with a NUL byte or too long for the fields bypasses the cache, so the C-string
- * comparisons below are exact.
+ * kSigning for a scope, and its HMAC pad states (hk), from the cache when the same access key,
+ * scope and secret were seen. Anything with a NUL byte or too long for the fields bypasses the
+ * cache, so the C-string comparisons below are exact.
  */
 static void signing_key(sigv4_cache_t *c, span_t akid, const char *secret, span_t date8,
-                        span_t region, span_t service, uint8_t out[32])
+                        span_t region, span_t service, uint8_t out[32], hash_hmac_key_t *hk)
 {
     char scope[sizeof c->e[0].scope];
     size_t slen = strlen(secret);
@@ -632,11 +632,13 @@ static void signing_key(sigv4_cache_t *c, span_t akid, const char *secret, span_
                 hash_ct_equal(e->secret, secret, slen)) {
                 e->used = ++c->tick;
                 memcpy(out, e->key, 32);
+                memcpy(hk, &e->hmac, sizeof *hk);
                 return;
             }
         }
     }
     derive_key(secret, slen, date8, region, service, out);
+    hash_hmac_key_init(hk, out, 32);
     if (cacheable) {
         sigv4_cache_entry_t *victim = &c->e[0];
         for (int i = 1; i < SIGV4_CACHE_SLOTS; i++)
@@ -647,6 +649,7 @@ static void signing_key(sigv4_cache_t *c, span_t akid, const char *secret, span_
         memcpy(victim->scope, scope, strlen(scope) + 1);
         memcpy(victim->secret, secret, slen + 1);
         memcpy(victim->key, out, 32);
+        memcpy(&victim->hmac, hk, sizeof *hk);
         victim->used = ++c->tick;
     }
 }
@@ -1050,7 +1053,7 @@ static bool decode_sig(span_t s, uint8_t out[32])
 }
 
 /* Builds one canonical form and tells whether the request's signature matches it. */
-static bool try_form(const sigv4_request_t *req, const authinfo_t *a, const uint8_t key[32],
+static bool try_form(const sigv4_request_t *req, const authinfo_t *a, const hash_hmac_key_t *hk,
                      const uint8_t want[32], bool want_ok, const buf_t *tail, bool single,
                      buf_t *creq, buf_t *sts)
 {
@@ -1060,7 +1063,7 @@ static bool try_form(const sigv4_request_t *req, const authinfo_t *a, const uint
     creq_start(creq, mkspan(req->method, req->method_len), a->path, a->query, single, a->presigned);
     buf_append(creq, tail->p, tail->len);
     string_to_sign(sts, a->amz_date, a->date8, a->region, a->service, creq);
-    hash_hmac_sha256(key, 32, sts->p, sts->len, mac);
+    hash_hmac_sha256_keyed(hk, sts->p, sts->len, mac);
     bool ok = want_ok && hash_ct_equal(mac, want, 32);
     OPENSSL_cleanse(mac, sizeof mac);
     return ok;
@@ -1075,6 +1078,7 @@ int sigv4_verify(const sigv4_request_t *req, const sigv4_verify_opts_t *opts, si
     buf_t sts = BUF_INIT;  /* owned: string to sign; freed at out */
     buf_t tail = BUF_INIT; /* owned: canonical headers .. payload hash; freed at out */
     uint8_t key[32], want[32];
+    hash_hmac_key_t hk; /* kSigning's HMAC states; wiped at out */
     span_t vals[QP_COUNT];
     bool found[QP_COUNT] = {false};
 
@@ -1082,6 +1086,7 @@ int sigv4_verify(const sigv4_request_t *req, const sigv4_verify_opts_t *opts, si
         vals[i] = mkspan("", 0);
     memset(&a, 0, sizeof a);
     memset(key, 0, sizeof key);
+    memset(&hk, 0, sizeof hk);
     if (!res)
         return PT_EINVAL;
     memset(res, 0, sizeof *res);
@@ -1144,14 +1149,20 @@ int sigv4_verify(const sigv4_request_t *req, const sigv4_verify_opts_t *opts, si
         sigv4_sha256_hex(req->body, req->body ? req->body_len : 0, body_hex);
         payload = mkspan(body_hex, 64);
     }
+    /* Sized for a typical request up front: growing by doubling from 64 bytes cost several
+     * reallocs per buffer. */
+    buf_reserve(&tail, 512);
+    buf_reserve(&creq, 1024);
+    buf_reserve(&sts, 256);
     creq_tail(&tail, req, a.signed_headers, payload);
 
-    signing_key(opts->cache, a.akid, cred->secret_access_key, a.date8, a.region, a.service, key);
+    signing_key(opts->cache, a.akid, cred->secret_access_key, a.date8, a.region, a.service, key,
+                &hk);
     bool want_ok = decode_sig(a.signature, want);
-    bool ok = try_form(req, &a, key, want, want_ok, &tail, false, &creq, &sts);
+    bool ok = try_form(req, &a, &hk, want, want_ok, &tail, false, &creq, &sts);
     if (!ok && opts->accept_single_encoding) {
         buf_t c2 = BUF_INIT, s2 = BUF_INIT; /* owned: the single-encoded form; freed below */
-        ok = try_form(req, &a, key, want, want_ok, &tail, true, &c2, &s2);
+        ok = try_form(req, &a, &hk, want, want_ok, &tail, true, &c2, &s2);
         buf_free(&c2);
         buf_free(&s2);
     }
@@ -1188,6 +1199,7 @@ int sigv4_verify(const sigv4_request_t *req, const sigv4_verify_opts_t *opts, si
     rc = PT_OK;
 out:
     OPENSSL_cleanse(key, sizeof key);
+    OPENSSL_cleanse(&hk, sizeof hk);
     buf_free(&tail);
     buf_free(&sts);
     buf_free(&creq);
@@ -1295,6 +1307,8 @@ static int sign_core(const sigv4_sign_params_t *p, const char amz_date[17], span
     span_t payload = mkspan(EMPTY_SHA256, 64);
     size_t n = 0;
     uint8_t key[32], mac[32];
+    hash_hmac_key_t hk; /* kSigning's HMAC states; wiped at out */
+    memset(&hk, 0, sizeof hk);
 
     memset(key, 0, sizeof key);
     add_sign_hdr(h, &n, "host", 4, p->host, strlen(p->host));
@@ -1348,12 +1362,13 @@ static int sign_core(const sigv4_sign_params_t *p, const char amz_date[17], span
     span_t service = mkspan(p->service, strlen(p->service));
     string_to_sign(&sts, amz_date, date8, region, service, &creq);
     signing_key(p->cache, mkspan(p->access_key_id, strlen(p->access_key_id)), p->secret_access_key,
-                date8, region, service, key);
-    hash_hmac_sha256(key, 32, sts.p, sts.len, mac);
+                date8, region, service, key, &hk);
+    hash_hmac_sha256_keyed(&hk, sts.p, sts.len, mac);
     hash_hex(mac, 32, sig_hex);
     rc = PT_OK;
 out:
     OPENSSL_cleanse(key, sizeof key);
+    OPENSSL_cleanse(&hk, sizeof hk);
     buf_free(&sts);
     buf_free(&creq);
     free(h);
