@@ -596,7 +596,8 @@ int gw_disconnect_fire(gw_worker_t *w, gw_ws_t *ws, int code, const char *reason
 
 void gw_on_integ(gw_worker_t *w, gw_call_t *call)
 {
-    if (call->kind == GW_CALL_HTTP) { /* an HTTP API request: rest.c answers it */
+    if (call->kind == GW_CALL_HTTP || (call->kind == GW_CALL_AUTHZ && call->rest)) {
+        /* an HTTP API request (or its authorizer): rest.c answers it */
         gw_rest_on_integ(w, call);
         return;
     }

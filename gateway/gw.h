@@ -225,6 +225,7 @@ typedef struct gw_call {
     char *az_key; /* owned: the cache key (route_identity_key), NULL when not cached */
     size_t az_key_len;
     char *az_arn; /* owned: the method ARN the policy must allow */
+    int az_fetch; /* HTTP API JWT authorizers: 1 a JWK set, 2 OpenID discovery; 0 otherwise */
 } gw_call_t;
 
 typedef enum gw_cb_op {
@@ -385,6 +386,15 @@ int gw_az_request(gw_worker_t *w, const struct route_authorizer *a, const route_
                   buf_t *event, route_http_req_t *hr, buf_t *err);
 /* AWS's body for an authorizer's 401, 403 or 500 (static). */
 const char *gw_az_body(int status, size_t *len);
+/* JWT authorizers' key sets, by authorizer: a copy of the set's text (a jwksFile is read on
+ * first use) and when it was fetched; PT_ENOTFOUND when none yet. */
+int gw_jwks_get(gw_azcache_t *c, const struct route_authorizer *a, char **text,
+                int64_t *fetched_ms);
+void gw_jwks_set(gw_azcache_t *c, const struct route_authorizer *a, const char *text, size_t len,
+                 int64_t now_ms);
+/* The set's URL: jwksUri, else the one OpenID discovery found (a copy), else NULL. */
+char *gw_jwks_uri(gw_azcache_t *c, const struct route_authorizer *a);
+void gw_jwks_set_uri(gw_azcache_t *c, const struct route_authorizer *a, const char *uri);
 
 /* server.c */
 int gw_server_start(gw_server_t *srv, route_config_t *cfg, const char *port_file, buf_t *err);
