@@ -794,14 +794,17 @@ static bool is_auth_sep(char c)
 /* Next token of an Authorization value, separated by spaces, tabs and commas (as AWS splits). */
 static bool next_auth_token(span_t v, size_t *pos, span_t *tok)
 {
-    while (*pos < v.n && is_auth_sep(v.p[*pos]))
-        (*pos)++;
-    if (*pos >= v.n)
+    size_t i = *pos; /* a local: the loops run over every byte of the header */
+    while (i < v.n && is_auth_sep(v.p[i]))
+        i++;
+    *pos = i;
+    if (i >= v.n)
         return false;
-    size_t start = *pos;
-    while (*pos < v.n && !is_auth_sep(v.p[*pos]))
-        (*pos)++;
-    *tok = mkspan(v.p + start, *pos - start);
+    size_t start = i;
+    while (i < v.n && !is_auth_sep(v.p[i]))
+        i++;
+    *pos = i;
+    *tok = mkspan(v.p + start, i - start);
     return true;
 }
 
