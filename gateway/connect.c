@@ -301,6 +301,31 @@ static void connect_authorized(gw_conn_t *c, int status, json_t *azctx)
     connect_run(c);
 }
 
+/* Spec 2.5, AWS_IAM on $connect: a SigV4-signed upgrade (header, or the presigned URL
+ * browsers use) by a credential allowed to invoke .../{stage}/$connect. False when refused. */
+static bool connect_iam(gw_conn_t *c)
+{
+    gw_worker_t *w = c->w;
+    gw_ws_t *ws = c->ws;
+    buf_t arn = BUF_INIT, msg = BUF_INIT, body = BUF_INIT;
+    const char *etype = NULL;
+    route_arn_api(w->srv->cfg->server.region, w->srv->cfg->server.account_id, ws->api->id, &arn);
+    buf_printf(&arn, "/%s/$connect", ws->stage->name);
+    int status = gw_iam_check(w, c->req, NULL, 0, arn.p, &etype, &msg);
+    if (status != 200) {
+        LOG_INFO("[conn|%s] AWS_IAM refused: %s", ws->id, etype);
+        buf_puts(&body, "{\"message\":");
+        buf_json_str(&body, msg.p ? msg.p : "", msg.len);
+        buf_putc(&body, '}');
+        gw_alog_ws(w, ws, ROUTE_EV_CONNECT, ws->api->r_connect, NULL, status, etype);
+        upgrade_reject(c, status, "application/json", body.p, body.len);
+    }
+    buf_free(&arn);
+    buf_free(&msg);
+    buf_free(&body);
+    return status == 200;
+}
+
 /*
  * Spec 2.5: the Lambda REQUEST authorizer of $connect. Missing identity sources: 401 without a
  * call; a cached verdict applies at once; otherwise the authorizer is called and the upgrade
@@ -428,6 +453,9 @@ void gw_upgrade(gw_conn_t *c, const http_request_t *req, const route_api_t *api,
     gw_m_connect(w, ws);
 
     const route_route_t *route = api->r_connect;
+    if (route && route->authorization_type && strcmp(route->authorization_type, "AWS_IAM") == 0 &&
+        !connect_iam(c))
+        return; /* refused */
     if (route && route->authorizer && route->authorizer->type == ROUTE_AUTHZ_REQUEST &&
         !connect_authorize(c, route))
         return; /* refused, or waiting for the authorizer (gw_on_integ goes on) */

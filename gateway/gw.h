@@ -395,6 +395,11 @@ void gw_jwks_set(gw_azcache_t *c, const struct route_authorizer *a, const char *
 /* The set's URL: jwksUri, else the one OpenID discovery found (a copy), else NULL. */
 char *gw_jwks_uri(gw_azcache_t *c, const struct route_authorizer *a);
 void gw_jwks_set_uri(gw_azcache_t *c, const struct route_authorizer *a, const char *uri);
+/* AWS_IAM: SigV4 (Authorization header or presigned query) by one of server.credentials whose
+ * invokeResources match arn (execute-api:Invoke). 200, or 403 with AWS's x-amzn-ErrorType in
+ * *error_type (static) and the message appended to msg. */
+int gw_iam_check(gw_worker_t *w, const http_request_t *req, const void *body, size_t body_len,
+                 const char *arn, const char **error_type, buf_t *msg);
 
 /* server.c */
 int gw_server_start(gw_server_t *srv, route_config_t *cfg, const char *port_file, buf_t *err);

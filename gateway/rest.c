@@ -231,6 +231,8 @@ static int submit(gw_conn_t *c, const route_http_ctx_t *hc, const char *domain, 
 
 static bool rest_authorize(gw_conn_t *c, const route_target_t *t, const route_http_ctx_t *hc,
                            struct gw_rest *st, route_ctx_t *lctx, route_http_response_t *res);
+static bool rest_iam(gw_conn_t *c, const route_http_ctx_t *hc, struct gw_rest *st,
+                     route_ctx_t *lctx, route_http_response_t *res);
 
 /* Serves c->req; st is NULL for a new request, or the state of one that waited for its
  * authorizer (taken). */
@@ -337,7 +339,10 @@ static void rest_request(gw_conn_t *c, const route_target_t *t, struct gw_rest *
     hc.body_len = c->body.len;
     hc.lambda = &srv->aws.lambda;
 
-    /* Issue 7: the route's authorizer first (docs/security.md). */
+    /* Issue 7: AWS_IAM, or the route's authorizer, first (docs/security.md). */
+    if (m.route->authorization_type && strcmp(m.route->authorization_type, "AWS_IAM") == 0 &&
+        !rest_iam(c, &hc, st, &lctx, &res))
+        goto out;
     if (m.route->authorizer && !st->authorized) {
         st->target = *t;
         if (!rest_authorize(c, t, &hc, st, &lctx, &res)) {
@@ -635,6 +640,36 @@ out:
     free(text);
     route_jwt_free(&tok);
     return go_on;
+}
+
+/* AWS_IAM on an HTTP API route: the request signed with SigV4 (body included) by a credential
+ * allowed to invoke the route's ARN. False when refused (answered). */
+static bool rest_iam(gw_conn_t *c, const route_http_ctx_t *hc, struct gw_rest *st,
+                     route_ctx_t *lctx, route_http_response_t *res)
+{
+    buf_t arn = BUF_INIT, msg = BUF_INIT;
+    const char *etype = NULL;
+    route_arn_http(hc, &arn);
+    int status = gw_iam_check(c->w, c->req, hc->body, hc->body_len, arn.p, &etype, &msg);
+    if (status != 200) {
+        route_http_response_free(res);
+        res->status = status;
+        res->gateway = true;
+        res->error = etype;
+        buf_t b = BUF_INIT;
+        buf_puts(&b, "{\"message\":");
+        buf_json_str(&b, msg.p ? msg.p : "", msg.len);
+        buf_putc(&b, '}');
+        res->body = buf_steal(&b, &res->body_len);
+        route_http_response_header(res, "Content-Type", "application/json", 16);
+        route_http_response_header(res, "x-amzn-ErrorType", etype, strlen(etype));
+        route_cors_apply(lctx->api->cors, st->origin, st->origin_len, res);
+        account(c->w, lctx, c->req, st->path, res, st->start_us, -1);
+        answer(c, res, lctx->request_id);
+    }
+    buf_free(&arn);
+    buf_free(&msg);
+    return status == 200;
 }
 
 /* Returns true when the request may go on (st->authorizer set); false when it was answered or

@@ -1151,10 +1151,13 @@ static void set_cred_stages(parser_t *p, const ct_node_t *n, void *obj, const fi
     }
 }
 
-static bool check_not_wired_iam(parser_t *p, const ct_node_t *n)
+/* invokeResources: execute-api ARNs, wildcards allowed ("arn:aws:execute-api:*:*:abc/dev/x"). */
+static bool check_invoke_arn(parser_t *p, const ct_node_t *n)
 {
-    /* Issue 7: the allow-list belongs to AWS_IAM, which the gateway does not check yet. */
-    PERR(p, n, "not supported yet (AWS_IAM)");
+    if (strncmp(n->s, "arn:aws:execute-api:", 20) == 0 || strcmp(n->s, "*") == 0)
+        return true;
+    PERR(p, n, "%s is not an execute-api ARN (arn:aws:execute-api:REGION:ACCOUNT:API/STAGE/...)",
+         pv(p, n->s, n->len));
     return false;
 }
 
@@ -2185,8 +2188,6 @@ static void route_finish(parser_t *p, const ct_node_t *n, void *obj)
         if (kn && r->api_key_required)
             PERR(p, kn, "API keys can only be required on the $connect route");
     } else {
-        if (strcmp(t, "AWS_IAM") == 0)
-            PERR(p, tn, "AWS_IAM is not supported yet");
         if (kn && r->api_key_required)
             PERR(p, kn, "true is not supported yet (API keys)");
     }
@@ -2540,7 +2541,7 @@ static const field_t F_CRED[] = {
         .check = check_no_space),
     FCHK("stages", set_cred_stages),
     FLD("invokeResources", set_strlist, route_credential_t, invoke_resources, .max = 2048,
-        .def = offsetof(route_credential_t, ninvoke_resources), .check = check_not_wired_iam),
+        .def = offsetof(route_credential_t, ninvoke_resources), .check = check_invoke_arn),
 };
 static const schema_t S_cred = SCHEMA(F_CRED, .line_off = NO_OFF);
 static const array_t A_CREDS = {&S_cred, sizeof(route_credential_t),

@@ -524,8 +524,11 @@ static const err_case_t CASES[] = {
     {ROUTE, ", \"authorizationType\": \"AWS_IAM\"",
      "t.json:6: apis[0].routes[0].authorizationType: authorization can only be configured on "
      "the $connect route"},
-    {ROUTES, ", {\"routeKey\": \"$connect\", \"authorizationType\": \"AWS_IAM\"}",
-     "t.json:6: apis[0].routes[1].authorizationType: AWS_IAM is not supported yet"},
+    {SERVER,
+     "\"credentials\": [{\"accessKeyId\": \"AKID1\", \"secretAccessKey\": \"s\", "
+     "\"invokeResources\": [\"abc/dev/*\"]}]",
+     "t.json:2: server.credentials[0].invokeResources[0]: \"abc/dev/*\" is not an execute-api ARN "
+     "(arn:aws:execute-api:REGION:ACCOUNT:API/STAGE/...)"},
     {ROUTES, ", {\"routeKey\": \"$connect\", \"authorizationType\": \"CUSTOM\"}",
      "t.json:6: apis[0].routes[1]: missing required key \"authorizerId\" (authorizationType "
      "CUSTOM)"},
