@@ -469,7 +469,11 @@ void gw_commit_turn(gw_worker_t *w)
     int rc = PT_OK;
     if (store_batch_len(w->batch) > 0) {
         rc = store_batch_commit(w->srv->store, w->batch, NULL, NULL);
-        if (rc != PT_OK)
+        if (rc == PT_EMAPFULL) /* deletes and owed $disconnects were still written */
+            LOG_ERROR("registry commit failed: %s (server.limits.registryMaxBytes reached): "
+                      "new connections get 503 until closes make room",
+                      pt_strerror(rc));
+        else if (rc != PT_OK)
             LOG_ERROR("registry commit failed: %s", pt_strerror(rc));
     }
     gw_conn_t *c = w->commit_list;

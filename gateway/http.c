@@ -150,8 +150,11 @@ static void handle_upgrade(gw_conn_t *c, const route_target_t *t)
         respond_json(c, 503, NULL, "{\"message\":\"Service Unavailable\"}");
         return;
     }
+    /* Open connections of every worker plus this worker's pending upgrades (the table holds
+     * both: counting it whole would count this worker's open ones twice). */
     if (lim->max_connections &&
-        atomic_load(&w->srv->ws_total) + w->table.count >= lim->max_connections) {
+        atomic_load(&w->srv->ws_total) + w->table.count - w->stats.ws_open >=
+            lim->max_connections) {
         c->keep_alive = false;
         respond_json(c, 503, NULL, "{\"message\":\"Service Unavailable\"}");
         return;

@@ -167,7 +167,11 @@ int gw_server_start(gw_server_t *srv, route_config_t *cfg, const char *port_file
     gw_aws_log(&srv->aws);
 
     char ebuf[512];
-    store_opts_t so = {.dir = s->data_dir};
+    store_opts_t so = {.dir = s->data_dir, .max_map_size = (size_t)s->limits.registry_max_bytes};
+    if (so.max_map_size && so.max_map_size < ((size_t)1 << 20))
+        so.max_map_size = (size_t)1 << 20; /* LMDB needs a few pages per database */
+    if (so.max_map_size && so.max_map_size < ((size_t)64 << 20))
+        so.map_size = so.max_map_size; /* the initial map may not exceed the limit */
     rc = store_open(&so, &srv->store, ebuf, sizeof ebuf);
     if (rc != PT_OK) {
         buf_printf(err, "%s", ebuf);

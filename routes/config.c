@@ -2503,6 +2503,8 @@ static const field_t F_LIMITS[] = {
     U32("maxIntegrationResponseBytes", max_integration_response_bytes, 1024, 1073741824, 10485760),
     FLD("allowBinary", set_bool, route_limits_t, allow_binary, .def = 0, .flags = F_DEFAULT),
     U32("shutdownGraceMs", shutdown_grace_ms, 0, 600000, 5000),
+    FLD("registryMaxBytes", set_u64, route_limits_t, registry_max_bytes, .min = 0,
+        .max = (uint64_t)1 << 40, .def = 0, .flags = F_DEFAULT),
     /* Issue 7: Portico's own limits, off (0) by default (docs/security.md). */
     U32("maxConnectionsPerIp", max_connections_per_ip, 0, 100000000, 0),
     FLD("connectRateLimitPerIp", set_double, route_limits_t, connect_rate_per_ip, .min = 0,

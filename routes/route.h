@@ -191,6 +191,7 @@ typedef struct route_limits {
     uint32_t max_integration_response_bytes; /* 10485760 */
     bool allow_binary;                       /* false: binary frames close 1003, as AWS */
     uint32_t shutdown_grace_ms; /* time to wait for $disconnect integrations at exit: 5000 */
+    uint64_t registry_max_bytes; /* LMDB map growth limit; 0 = the store's default (4 GiB) */
     /* Issue 7, Portico extensions, all off (0) by default (docs/security.md). */
     uint32_t max_connections_per_ip;        /* concurrent WebSockets per source IP */
     double connect_rate_per_ip;             /* new connections per second per source IP */
