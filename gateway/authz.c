@@ -369,3 +369,26 @@ out:
     buf_free(&res.message);
     return status;
 }
+
+/* ---- resource policies ------------------------------------------------------------------------
+ */
+
+int gw_policy_check(gw_server_t *srv, const route_api_t *api, const char *arn, const char *ip,
+                    buf_t *msg)
+{
+    if (!api->policy)
+        return 200;
+    buf_t api_arn = BUF_INIT;
+    route_arn_api(srv->cfg->server.region, srv->cfg->server.account_id, api->id, &api_arn);
+    route_effect_t e = route_policy_eval(api->policy, "execute-api:Invoke", arn, api_arn.p, ip);
+    buf_free(&api_arn);
+    /* An explicit Deny always wins; without one, a policy that allows something must allow
+     * this (an implicit deny), while a policy made only of Deny statements lets the rest in. */
+    if (e == ROUTE_EFFECT_ALLOW || (e == ROUTE_EFFECT_NONE && !route_policy_has_allow(api->policy)))
+        return 200;
+    buf_printf(msg,
+               "User: anonymous is not authorized to perform: execute-api:Invoke on resource: "
+               "%s%s",
+               arn, e == ROUTE_EFFECT_DENY ? " with an explicit deny" : "");
+    return 403;
+}

@@ -301,6 +301,28 @@ static void connect_authorized(gw_conn_t *c, int status, json_t *azctx)
     connect_run(c);
 }
 
+/* Issue 7: the API's resource policy (aws:SourceIp conditions). False when refused. */
+static bool connect_policy(gw_conn_t *c)
+{
+    gw_worker_t *w = c->w;
+    gw_ws_t *ws = c->ws;
+    buf_t arn = BUF_INIT, msg = BUF_INIT, body = BUF_INIT;
+    route_arn_api(w->srv->cfg->server.region, w->srv->cfg->server.account_id, ws->api->id, &arn);
+    buf_printf(&arn, "/%s/$connect", ws->stage->name);
+    int status = gw_policy_check(w->srv, ws->api, arn.p, ws->source_ip, &msg);
+    if (status != 200) {
+        buf_puts(&body, "{\"Message\":");
+        buf_json_str(&body, msg.p, msg.len);
+        buf_putc(&body, '}');
+        gw_alog_ws(w, ws, ROUTE_EV_CONNECT, ws->api->r_connect, NULL, status, "AccessDenied");
+        upgrade_reject(c, status, "application/json", body.p, body.len);
+    }
+    buf_free(&arn);
+    buf_free(&msg);
+    buf_free(&body);
+    return status == 200;
+}
+
 /* Spec 2.5, AWS_IAM on $connect: a SigV4-signed upgrade (header, or the presigned URL
  * browsers use) by a credential allowed to invoke .../{stage}/$connect. False when refused. */
 static bool connect_iam(gw_conn_t *c)
@@ -452,6 +474,8 @@ void gw_upgrade(gw_conn_t *c, const http_request_t *req, const route_api_t *api,
     gw_table_put(&w->table, c);
     gw_m_connect(w, ws);
 
+    if (api->policy && !connect_policy(c))
+        return; /* the resource policy comes before anything else */
     const route_route_t *route = api->r_connect;
     if (route && route->authorization_type && strcmp(route->authorization_type, "AWS_IAM") == 0 &&
         !connect_iam(c))

@@ -400,6 +400,10 @@ void gw_jwks_set_uri(gw_azcache_t *c, const struct route_authorizer *a, const ch
  * *error_type (static) and the message appended to msg. */
 int gw_iam_check(gw_worker_t *w, const http_request_t *req, const void *body, size_t body_len,
                  const char *arn, const char **error_type, buf_t *msg);
+/* The API's resource policy (apis[].policy) for execute-api:Invoke on arn from ip: 200, or 403
+ * with AWS's message appended to msg. 200 when the API has none. */
+int gw_policy_check(gw_server_t *srv, const route_api_t *api, const char *arn, const char *ip,
+                    buf_t *msg);
 
 /* server.c */
 int gw_server_start(gw_server_t *srv, route_config_t *cfg, const char *port_file, buf_t *err);

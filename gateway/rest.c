@@ -233,6 +233,8 @@ static bool rest_authorize(gw_conn_t *c, const route_target_t *t, const route_ht
                            struct gw_rest *st, route_ctx_t *lctx, route_http_response_t *res);
 static bool rest_iam(gw_conn_t *c, const route_http_ctx_t *hc, struct gw_rest *st,
                      route_ctx_t *lctx, route_http_response_t *res);
+static bool rest_policy(gw_conn_t *c, const route_http_ctx_t *hc, struct gw_rest *st,
+                        route_ctx_t *lctx, route_http_response_t *res);
 
 /* Serves c->req; st is NULL for a new request, or the state of one that waited for its
  * authorizer (taken). */
@@ -339,7 +341,10 @@ static void rest_request(gw_conn_t *c, const route_target_t *t, struct gw_rest *
     hc.body_len = c->body.len;
     hc.lambda = &srv->aws.lambda;
 
-    /* Issue 7: AWS_IAM, or the route's authorizer, first (docs/security.md). */
+    /* Issue 7: the resource policy before anything else; then AWS_IAM or the route's
+     * authorizer (docs/security.md). */
+    if (api->policy && !rest_policy(c, &hc, st, &lctx, &res))
+        goto out;
     if (m.route->authorization_type && strcmp(m.route->authorization_type, "AWS_IAM") == 0 &&
         !rest_iam(c, &hc, st, &lctx, &res))
         goto out;
@@ -642,6 +647,40 @@ out:
     return go_on;
 }
 
+/* A refusal with AWS's JSON message and x-amzn-ErrorType (IAM and resource policies). */
+static void refuse_msg(gw_conn_t *c, struct gw_rest *st, route_ctx_t *lctx,
+                       route_http_response_t *res, int status, const char *etype, const char *key,
+                       const buf_t *msg)
+{
+    route_http_response_free(res);
+    res->status = status;
+    res->gateway = true;
+    res->error = etype;
+    buf_t b = BUF_INIT;
+    buf_printf(&b, "{\"%s\":", key);
+    buf_json_str(&b, msg->p ? msg->p : "", msg->len);
+    buf_putc(&b, '}');
+    res->body = buf_steal(&b, &res->body_len);
+    route_http_response_header(res, "Content-Type", "application/json", 16);
+    route_http_response_header(res, "x-amzn-ErrorType", etype, strlen(etype));
+    route_cors_apply(lctx->api->cors, st->origin, st->origin_len, res);
+    account(c->w, lctx, c->req, st->path, res, st->start_us, -1);
+    answer(c, res, lctx->request_id);
+}
+
+static bool rest_policy(gw_conn_t *c, const route_http_ctx_t *hc, struct gw_rest *st,
+                        route_ctx_t *lctx, route_http_response_t *res)
+{
+    buf_t arn = BUF_INIT, msg = BUF_INIT;
+    route_arn_http(hc, &arn);
+    int status = gw_policy_check(c->w->srv, hc->api, arn.p, c->peer_ip, &msg);
+    if (status != 200)
+        refuse_msg(c, st, lctx, res, status, "AccessDeniedException", "Message", &msg);
+    buf_free(&arn);
+    buf_free(&msg);
+    return status == 200;
+}
+
 /* AWS_IAM on an HTTP API route: the request signed with SigV4 (body included) by a credential
  * allowed to invoke the route's ARN. False when refused (answered). */
 static bool rest_iam(gw_conn_t *c, const route_http_ctx_t *hc, struct gw_rest *st,
@@ -651,22 +690,8 @@ static bool rest_iam(gw_conn_t *c, const route_http_ctx_t *hc, struct gw_rest *s
     const char *etype = NULL;
     route_arn_http(hc, &arn);
     int status = gw_iam_check(c->w, c->req, hc->body, hc->body_len, arn.p, &etype, &msg);
-    if (status != 200) {
-        route_http_response_free(res);
-        res->status = status;
-        res->gateway = true;
-        res->error = etype;
-        buf_t b = BUF_INIT;
-        buf_puts(&b, "{\"message\":");
-        buf_json_str(&b, msg.p ? msg.p : "", msg.len);
-        buf_putc(&b, '}');
-        res->body = buf_steal(&b, &res->body_len);
-        route_http_response_header(res, "Content-Type", "application/json", 16);
-        route_http_response_header(res, "x-amzn-ErrorType", etype, strlen(etype));
-        route_cors_apply(lctx->api->cors, st->origin, st->origin_len, res);
-        account(c->w, lctx, c->req, st->path, res, st->start_us, -1);
-        answer(c, res, lctx->request_id);
-    }
+    if (status != 200)
+        refuse_msg(c, st, lctx, res, status, etype, "message", &msg);
     buf_free(&arn);
     buf_free(&msg);
     return status == 200;

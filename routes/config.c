@@ -1931,7 +1931,6 @@ static void set_policy(parser_t *p, const ct_node_t *n, void *obj, const field_t
     json_t *doc = NULL;
     buf_t why = BUF_INIT;
     (void)f;
-    not_wired(p, n, "resource policies");
     if (n->kind == CT_STR) {
         doc = json_loadb(n->s, n->len, JSON_REJECT_DUPLICATES, NULL);
         if (!doc) {

@@ -270,8 +270,11 @@ static const err_case_t CASES[] = {
     {API, ", \"authorizers\": [{\"name\": \"a\", \"authorizerType\": \"REQUEST\"}]",
      "t.json:4: apis[0].authorizers[0]: missing required key \"authorizerUri\" (REQUEST "
      "authorizers)"},
-    {API, ", \"policy\": {\"Statement\": []}",
-     "t.json:4: apis[0].policy: not supported yet (resource policies)"},
+    {API,
+     ", \"policy\": {\"Statement\": [{\"Effect\": \"Deny\", \"Action\": \"execute-api:Invoke\", "
+     "\"Resource\": \"*\", \"Condition\": {\"StringEquals\": {\"aws:SourceVpc\": \"v\"}}}]}",
+     "t.json:4: apis[0].policy: Condition operator StringEquals is not supported (IpAddress and "
+     "NotIpAddress are)"},
     {API, ", \"corsConfiguration\": {}",
      "t.json:4: apis[0].corsConfiguration: corsConfiguration is for HTTP APIs"},
     {API, ", \"models\": []", "t.json:4: apis[0].models: not supported yet"},
