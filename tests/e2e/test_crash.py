@@ -116,7 +116,13 @@ def test_kill9_under_load_then_restart(gateway_factory, backend_factory):
     t0 = time.monotonic()
     gw.start()
     owed = set(ids_before) - seen_before_restart
-    reqs = be.wait_for(lambda r: set(events_by_id(r)) >= set(ids_before), timeout=20)
+    try:
+        reqs = be.wait_for(lambda r: set(events_by_id(r)) >= set(ids_before), timeout=20)
+    except AssertionError:
+        missing = set(ids_before) - set(events_by_id(be.requests))
+        warn = [ln for ln in gw.output().splitlines() if "WARN" in ln or "ERROR" in ln]
+        raise AssertionError(f"{len(missing)} connections got no $disconnect: "
+                             f"{sorted(missing)[:5]}; log: {warn[:10]}") from None
     recovery_s = time.monotonic() - t0
     ev = events_by_id(reqs)
     assert set(ev) == set(ids_before)  # every connection gets its $disconnect, no other id
