@@ -101,6 +101,11 @@ void gw_cb_request(gw_conn_t *c, const route_api_t *api, const route_stage_t *st
         .id_enc_len = id_len,
     };
     cb_decision_t d;
+    /* Issue 7: @connections has its own token bucket (before SigV4: the cheap check first). */
+    if (!gw_limits_cb_take(srv->limiter)) {
+        cb_answer(c, 429, "LimitExceededException", NULL, 0);
+        return;
+    }
     cb_decide(&req, &srv->cbcfg, (int64_t)time(NULL), &w->sigv4_cache, &d);
     if (!d.deliver) {
         cb_answer(c, d.status, d.error_type, d.body.p, d.body.len);

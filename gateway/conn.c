@@ -88,6 +88,8 @@ static void conn_free(gw_conn_t *c)
     free(c->req);
     buf_free(&c->body);
     if (c->ws) {
+        if (c->ws->ip_counted) /* issue 7: per-IP limits (before source_ip is freed) */
+            gw_limits_ip_release(c->w->srv->limiter, c->ws->source_ip);
         buf_free(&c->ws->msg);
         free(c->ws->source_ip);
         free(c->ws->user_agent);

@@ -301,6 +301,32 @@ static void connect_authorized(gw_conn_t *c, int status, json_t *azctx)
     connect_run(c);
 }
 
+/* Issue 7: throttles of a new connection: Portico's per-IP limits, then the $connect route's
+ * bucket (stage routeSettings / defaultRouteSettings) and the server-wide one. False when
+ * refused with 429. */
+static bool connect_limits(gw_conn_t *c)
+{
+    gw_worker_t *w = c->w;
+    gw_ws_t *ws = c->ws;
+    const route_limits_t *lim = w->srv->limits;
+    int rc = gw_limits_ip_connect(w->srv->limiter, ws->source_ip);
+    bool ok = rc == PT_OK;
+    ws->ip_counted = ok;
+    if (ok && gw_limits_active(w->srv->limiter, ws->stage, "$connect"))
+        ok = gw_limits_take(w->srv->limiter, ws->stage, "$connect");
+    if (!ok) {
+        static const char body[] = "{\"message\":\"Limit Exceeded\"}";
+        gw_alog_ws(w, ws, ROUTE_EV_CONNECT, ws->api->r_connect, NULL, 429, "Limit Exceeded");
+        upgrade_reject(c, 429, "application/json", body, sizeof body - 1);
+        return false;
+    }
+    if (lim->message_rate_per_connection > 0 || lim->message_burst_per_connection > 0)
+        route_bucket_init(&ws->msg_bucket, lim->message_rate_per_connection,
+                          lim->message_burst_per_connection ? lim->message_burst_per_connection : 1,
+                          time_mono_us());
+    return true;
+}
+
 /* Issue 7: the API's resource policy (aws:SourceIp conditions). False when refused. */
 static bool connect_policy(gw_conn_t *c)
 {
@@ -476,6 +502,8 @@ void gw_upgrade(gw_conn_t *c, const http_request_t *req, const route_api_t *api,
 
     if (api->policy && !connect_policy(c))
         return; /* the resource policy comes before anything else */
+    if (!connect_limits(c))
+        return; /* throttled: 429 */
     const route_route_t *route = api->r_connect;
     if (route && route->authorization_type && strcmp(route->authorization_type, "AWS_IAM") == 0 &&
         !connect_iam(c))
@@ -563,6 +591,15 @@ void gw_message(gw_conn_t *c, const char *msg, size_t len)
     if (!route) {
         gw_ops_no_route(w, ws, request_id);
         send_error_frame(c, "Forbidden", request_id);
+        goto out;
+    }
+    /* Issue 7: the connection's own bucket (Portico), then the route's and the server's. A
+     * throttled message gets an error frame; the connection stays open. */
+    if ((ws->msg_bucket.burst > 0 && !route_bucket_take(&ws->msg_bucket, time_mono_us())) ||
+        (gw_limits_active(w->srv->limiter, ws->stage, route->key) &&
+         !gw_limits_take(w->srv->limiter, ws->stage, route->key))) {
+        gw_alog_ws(w, ws, ROUTE_EV_MESSAGE, route, request_id, 429, "Limit Exceeded");
+        send_error_frame(c, "Limit Exceeded", request_id);
         goto out;
     }
     if (!route->integration) {

@@ -31,6 +31,7 @@
 #include "common/ws.h"
 #include "integrations/integ.h"
 #include "routes/route.h"
+#include "routes/security.h"
 #include "store/store.h"
 
 #include <stdatomic.h>
@@ -114,13 +115,15 @@ typedef struct gw_ws {
     const route_api_t *api;
     const route_stage_t *stage;
     int64_t connected_at_ms;
-    int64_t last_active_ms; /* wall clock, for GetConnection's lastActiveAt */
-    int64_t last_touch_ms;  /* last registry touch */
-    char *source_ip;        /* owned */
-    char *user_agent;       /* owned, NULL when the client sent none */
-    char *domain;           /* owned: the Host the client used (port removed) */
-    char *subprotocol;      /* owned: chosen by $connect, NULL for none */
-    json_t *authorizer;     /* owned: requestContext.authorizer of every event, NULL for none */
+    int64_t last_active_ms;    /* wall clock, for GetConnection's lastActiveAt */
+    int64_t last_touch_ms;     /* last registry touch */
+    char *source_ip;           /* owned */
+    char *user_agent;          /* owned, NULL when the client sent none */
+    char *domain;              /* owned: the Host the client used (port removed) */
+    char *subprotocol;         /* owned: chosen by $connect, NULL for none */
+    json_t *authorizer;        /* owned: requestContext.authorizer of every event, NULL for none */
+    bool ip_counted;           /* counted in the per-IP limits: released when it is freed */
+    route_bucket_t msg_bucket; /* messageRateLimitPerConnection, when set */
     char accept_key[29];
     /* message assembly */
     uint8_t frag_opcode; /* opcode of the message being reassembled, 0 when none */
@@ -340,11 +343,12 @@ typedef struct gw_server {
     cb_cred_t *cbcreds;         /* owned */
     gw_aws_t aws;               /* Lambda Invoke credentials, region, endpoint */
     struct gw_azcache *azcache; /* owned: authorizer results by identity (authz.c) */
+    struct gw_limits *limiter;  /* owned: shared throttles (limits.c) */
     int lock_fd;                /* flock on the data directory, held for the process's life */
     _Atomic uint64_t ws_total;  /* open WebSocket connections, all workers */
     _Atomic bool stopping;
     int64_t started_ms;
-    struct gw_ops *ops; /* metrics, access logs, status page (ops.h); owned */
+    struct gw_ops *ops;     /* metrics, access logs, status page (ops.h); owned */
     int64_t maintain_at_ms; /* next stale-reader check (outbox.c; admin loop only) */
 } gw_server_t;
 
@@ -404,6 +408,22 @@ int gw_iam_check(gw_worker_t *w, const http_request_t *req, const void *body, si
  * with AWS's message appended to msg. 200 when the API has none. */
 int gw_policy_check(gw_server_t *srv, const route_api_t *api, const char *arn, const char *ip,
                     buf_t *msg);
+
+/* limits.c (throttles shared by every worker; docs/security.md). Thread-safe. */
+typedef struct gw_limits gw_limits_t;
+gw_limits_t *gw_limits_create(const route_config_t *cfg);
+void gw_limits_destroy(gw_limits_t *l);
+/* True when a request of route_key on stage has a throttle to pass (route, stage default or
+ * server-wide); the callers skip gw_limits_take otherwise. */
+bool gw_limits_active(const gw_limits_t *l, const route_stage_t *stage, const char *route_key);
+/* Takes a token from the route's bucket, then the server-wide one: false when throttled. */
+bool gw_limits_take(gw_limits_t *l, const route_stage_t *stage, const char *route_key);
+/* The @connections bucket (connectionsApiRateLimit/BurstLimit), then the server-wide one. */
+bool gw_limits_cb_take(gw_limits_t *l);
+/* A new WebSocket from ip: PT_OK (counted: release it when it ends), PT_EFULL (at
+ * maxConnectionsPerIp) or PT_EAGAIN (over connectRateLimitPerIp). */
+int gw_limits_ip_connect(gw_limits_t *l, const char *ip);
+void gw_limits_ip_release(gw_limits_t *l, const char *ip);
 
 /* server.c */
 int gw_server_start(gw_server_t *srv, route_config_t *cfg, const char *port_file, buf_t *err);

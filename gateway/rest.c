@@ -345,6 +345,17 @@ static void rest_request(gw_conn_t *c, const route_target_t *t, struct gw_rest *
      * authorizer (docs/security.md). */
     if (api->policy && !rest_policy(c, &hc, st, &lctx, &res))
         goto out;
+    /* Throttles: the route's bucket (stage routeSettings / defaultRouteSettings), then the
+     * server-wide one; once per request, not again when it comes back from its authorizer. */
+    if (!again && gw_limits_active(srv->limiter, t->stage, m.route->key) &&
+        !gw_limits_take(srv->limiter, t->stage, m.route->key)) {
+        route_http_error(429, &res);
+        res.error = "Too Many Requests";
+        route_cors_apply(api->cors, st->origin, st->origin_len, &res);
+        account(w, &lctx, r, st->path, &res, st->start_us, -1);
+        answer(c, &res, rid);
+        goto out;
+    }
     if (m.route->authorization_type && strcmp(m.route->authorization_type, "AWS_IAM") == 0 &&
         !rest_iam(c, &hc, st, &lctx, &res))
         goto out;

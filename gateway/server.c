@@ -229,6 +229,7 @@ int gw_server_start(gw_server_t *srv, route_config_t *cfg, const char *port_file
     free(fds);
     fds = NULL;
     srv->azcache = gw_azc_create(srv->epoch); /* issue 7: authorizer results (authz.c) */
+    srv->limiter = gw_limits_create(cfg);     /* issue 7: shared throttles (limits.c) */
     /* Connections a killed run left in the registry, and $disconnects it still owed: fired
      * on worker 0 before it runs (its inbox takes the results once it does). */
     gw_outbox_recover(srv, &srv->workers[0]);
@@ -283,6 +284,8 @@ void gw_server_stop(gw_server_t *srv)
     gw_ops_free(srv);
     gw_azc_destroy(srv->azcache);
     srv->azcache = NULL;
+    gw_limits_destroy(srv->limiter);
+    srv->limiter = NULL;
     store_close(srv->store);
     close(srv->lock_fd);
     free(srv->workers);

@@ -2263,7 +2263,6 @@ static void set_server_throttle(parser_t *p, const ct_node_t *n, void *obj, cons
 {
     (void)obj;
     (void)f;
-    not_wired(p, n, "throttling");
     parse_object(p, n, &S_throttle, &security(p)->server_throttle);
 }
 
@@ -2516,22 +2515,7 @@ static const field_t F_LIMITS[] = {
         .max = 1000000),
     U32("connectionsApiBurstLimit", connections_api_burst, 0, 1000000, 0),
 };
-static void limits_finish(parser_t *p, const ct_node_t *n, void *obj)
-{
-    static const char *const later[] = {"maxConnectionsPerIp",
-                                        "connectRateLimitPerIp",
-                                        "connectBurstLimitPerIp",
-                                        "messageRateLimitPerConnection",
-                                        "messageBurstLimitPerConnection",
-                                        "connectionsApiRateLimit",
-                                        "connectionsApiBurstLimit"};
-    const ct_node_t *at;
-    (void)obj;
-    for (size_t i = 0; n && i < PT_ARRAY_LEN(later); i++)
-        if ((at = ct_map_get(n, later[i])) && !(at->len == 1 && at->s[0] == '0'))
-            not_wired(p, at, "throttling");
-}
-static const schema_t S_limits = SCHEMA(F_LIMITS, .line_off = NO_OFF, .finish = limits_finish);
+static const schema_t S_limits = SCHEMA(F_LIMITS, .line_off = NO_OFF);
 
 static const field_t F_CRED[] = {
     FLD("accessKeyId", set_str, route_credential_t, access_key_id, .max = 128,
