@@ -9,7 +9,7 @@ import socket
 import struct
 import time
 
-from conftest import SLOW, minimal_config
+from conftest import SANITIZED, SLOW, minimal_config
 from test_messages import add_route, mock
 from wsutil import RawWS
 
@@ -20,6 +20,11 @@ def echo_config(workers=1, **limits):
         cfg["server"]["limits"] = limits
     add_route(cfg, "$default", mock("echo", "$input.body"))
     return cfg
+
+
+# ASan keeps freed memory in a quarantine (256 MB by default): RSS bounds only mean something in
+# a plain build, so sanitized runs allow for it.
+RSS_SLACK_KB = 300 * 1024 if SANITIZED else 0
 
 
 def rss_kb(pid):
@@ -214,7 +219,7 @@ def test_ping_flood_does_not_grow_memory_or_starve_others(gateway_factory):
         pass  # the gateway stopped reading us or closed us: both are bounded outcomes
     grown = rss_kb(gw.proc.pid) - base
     print(f"\nping flood: {sent} pings in {time.monotonic() - t0:.2f} s, RSS +{grown} kB")
-    assert grown < 32 * 1024, f"RSS grew by {grown} kB under a ping flood"
+    assert grown < 32 * 1024 + RSS_SLACK_KB, f"RSS grew by {grown} kB under a ping flood"
     other.send_frame(1, b"after")
     assert other.recv_frame()[1] == b"after"
     other.close()
@@ -250,7 +255,7 @@ def test_client_that_never_reads_is_bounded_and_cut(gateway_factory):
     cut_s = time.monotonic() - t0
     print(f"\nnever-reading client: {sent} x 24 KB sent, RSS peak +{peak} kB, "
           f"cut after {cut_s:.1f} s ({outcome})")
-    assert peak < 24 * 1024, f"RSS grew by {peak} kB for one client that never reads"
+    assert peak < 24 * 1024 + RSS_SLACK_KB, f"RSS grew by {peak} kB for one never-reader"
     assert outcome not in (None, "stalled"), "the client that never reads was never cut"
     echo_ok(gw.port)
     hog.close()
