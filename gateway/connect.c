@@ -248,6 +248,20 @@ static void connect_run(gw_conn_t *c)
     gw_worker_t *w = c->w;
     gw_ws_t *ws = c->ws;
     const route_route_t *route = ws->api->r_connect;
+    if (route && route->api_key_required) {
+        /* Issue 7: after the authorizer, as AWS (spec 2.5, API keys). */
+        const char *m;
+        int st = gw_apikey_check(w, ws->api, ws->stage, "$connect", c->req->headers,
+                                 c->req->nheaders, &m);
+        if (st != 200) {
+            buf_t b = BUF_INIT;
+            buf_printf(&b, "{\"message\":\"%s\"}", m);
+            gw_alog_ws(w, ws, ROUTE_EV_CONNECT, route, NULL, st, m);
+            upgrade_reject(c, st, "application/json", b.p, b.len);
+            buf_free(&b);
+            return;
+        }
+    }
     if (!route || !route->integration) {
         /* $connect is optional (spec 2.1): accept. */
         gw_alog_ws(w, ws, ROUTE_EV_CONNECT, route, NULL, 200, NULL);

@@ -404,6 +404,12 @@ void gw_jwks_set_uri(gw_azcache_t *c, const struct route_authorizer *a, const ch
  * *error_type (static) and the message appended to msg. */
 int gw_iam_check(gw_worker_t *w, const http_request_t *req, const void *body, size_t body_len,
                  const char *arn, const char **error_type, buf_t *msg);
+/* API keys (apiKeyRequired): the x-api-key header must hold an enabled key of a usage plan
+ * that lists this API and stage; then the plan's throttles and quota. 200, or 403 / 429 with
+ * AWS's message (static) in *message. */
+int gw_apikey_check(gw_worker_t *w, const route_api_t *api, const route_stage_t *stage,
+                    const char *route_key, const http_header_t *headers, size_t nheaders,
+                    const char **message);
 /* The API's resource policy (apis[].policy) for execute-api:Invoke on arn from ip: 200, or 403
  * with AWS's message appended to msg. 200 when the API has none. */
 int gw_policy_check(gw_server_t *srv, const route_api_t *api, const char *arn, const char *ip,
@@ -424,6 +430,15 @@ bool gw_limits_cb_take(gw_limits_t *l);
  * maxConnectionsPerIp) or PT_EAGAIN (over connectRateLimitPerIp). */
 int gw_limits_ip_connect(gw_limits_t *l, const char *ip);
 void gw_limits_ip_release(gw_limits_t *l, const char *ip);
+/* A request with an API key of a usage plan: the plan's route throttle and throttle
+ * (PT_EFULL: 429 "Too Many Requests"), then its quota, counted in LMDB (PT_EEXPIRED: 429 "Limit
+ * Exceeded"). PT_OK when it may go on. */
+int gw_limits_plan_take(gw_limits_t *l, store_t *st, const struct route_usage_plan *plan,
+                        const struct route_plan_stage *ps, const struct route_apikey *key,
+                        const char *route_key);
+/* Writes the quota counters changed since the last flush (at shutdown; also done about once a
+ * second while counting). */
+void gw_limits_flush(gw_limits_t *l, store_t *st);
 
 /* server.c */
 int gw_server_start(gw_server_t *srv, route_config_t *cfg, const char *port_file, buf_t *err);

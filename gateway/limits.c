@@ -39,6 +39,23 @@ typedef struct lim_ip {
     char ip[64];
 } lim_ip_t;
 
+typedef struct lim_mbucket {
+    struct lim_mbucket *next;
+    const route_plan_method_t *m;
+    route_bucket_t b;
+} lim_mbucket_t;
+
+typedef struct lim_plan {
+    struct lim_plan *next;
+    const route_usage_plan_t *plan;
+    const route_apikey_t *key;
+    route_bucket_t b;
+    lim_mbucket_t *methods;
+    route_quota_counter_t q;
+    bool dirty;
+    char skey[STORE_QUOTA_KEY_MAX + 1]; /* "PLANID/KEYID" */
+} lim_plan_t;
+
 struct gw_limits {
     const route_limits_t *lim;
     pthread_mutex_t mu;
@@ -50,6 +67,9 @@ struct gw_limits {
     pthread_mutex_t ip_mu;
     lim_ip_t *ips[LIM_BUCKETS];
     size_t nips;
+    pthread_mutex_t plan_mu; /* usage plans (below) */
+    struct lim_plan *plans[LIM_BUCKETS];
+    int64_t flushed_us;
 };
 
 static uint64_t str_hash(const char *s, uint64_t h)
@@ -68,6 +88,7 @@ gw_limits_t *gw_limits_create(const route_config_t *cfg)
     l->lim = &cfg->server.limits;
     pthread_mutex_init(&l->mu, NULL);
     pthread_mutex_init(&l->ip_mu, NULL);
+    pthread_mutex_init(&l->plan_mu, NULL);
     const route_throttle_t *st = cfg->security ? &cfg->security->server_throttle : NULL;
     if (st && st->set) {
         l->has_server = true;
@@ -78,6 +99,15 @@ gw_limits_t *gw_limits_create(const route_config_t *cfg)
         route_bucket_init(&l->cb, l->lim->connections_api_rate, l->lim->connections_api_burst, now);
     }
     return l;
+}
+
+static void plan_free(lim_plan_t *p)
+{
+    for (lim_mbucket_t *m = p->methods, *n; m; m = n) {
+        n = m->next;
+        free(m);
+    }
+    free(p);
 }
 
 void gw_limits_destroy(gw_limits_t *l)
@@ -93,9 +123,14 @@ void gw_limits_destroy(gw_limits_t *l)
             n = p->next;
             free(p);
         }
+        for (struct lim_plan *p = l->plans[i], *n; p; p = n) {
+            n = p->next;
+            plan_free(p);
+        }
     }
     pthread_mutex_destroy(&l->mu);
     pthread_mutex_destroy(&l->ip_mu);
+    pthread_mutex_destroy(&l->plan_mu);
     free(l);
 }
 
@@ -244,4 +279,118 @@ void gw_limits_ip_release(gw_limits_t *l, const char *ip)
         break;
     }
     pthread_mutex_unlock(&l->ip_mu);
+}
+
+/* ---- usage plans: per-key throttles and quotas -------------------------------------------------
+ */
+
+/*
+ * State per (plan, key): the plan's bucket, a bucket per route the plan throttles, and the quota
+ * counter. Counters are read from LMDB on first use and written back (the dirty ones, in one
+ * transaction) at most once a second by whichever worker counts, and at shutdown
+ * (gw_limits_flush), so a restart does not reset a quota and a crash loses at most a second.
+ */
+
+static lim_plan_t **plans_slot(gw_limits_t *l, const route_usage_plan_t *p, const route_apikey_t *k)
+{
+    uint64_t h = ((uint64_t)(uintptr_t)p * 31u) ^ (uint64_t)(uintptr_t)k;
+    return &l->plans[(h >> 4) % LIM_BUCKETS];
+}
+
+/* Writes the dirty counters (lock held). */
+static void plans_flush_locked(gw_limits_t *l, store_t *st)
+{
+    const char *keys[64];
+    store_quota_t vals[64];
+    size_t n = 0;
+    for (size_t i = 0; i < LIM_BUCKETS; i++) {
+        for (lim_plan_t *e = l->plans[i]; e; e = e->next) {
+            if (!e->dirty)
+                continue;
+            keys[n] = e->skey;
+            vals[n].window_start = e->q.window_start;
+            vals[n].used = e->q.used;
+            e->dirty = false;
+            if (++n == PT_ARRAY_LEN(keys)) {
+                store_quota_put(st, keys, vals, n);
+                n = 0;
+            }
+        }
+    }
+    if (n)
+        store_quota_put(st, keys, vals, n);
+    l->flushed_us = time_mono_us();
+}
+
+void gw_limits_flush(gw_limits_t *l, store_t *st)
+{
+    pthread_mutex_lock(&l->plan_mu);
+    plans_flush_locked(l, st);
+    pthread_mutex_unlock(&l->plan_mu);
+}
+
+int gw_limits_plan_take(gw_limits_t *l, store_t *st, const route_usage_plan_t *plan,
+                        const route_plan_stage_t *ps, const route_apikey_t *key,
+                        const char *route_key)
+{
+    int64_t now = time_mono_us();
+    int rc = PT_OK;
+    pthread_mutex_lock(&l->plan_mu);
+    lim_plan_t **pp = plans_slot(l, plan, key), *e;
+    for (e = *pp; e; e = e->next)
+        if (e->plan == plan && e->key == key)
+            break;
+    if (!e) {
+        e = pt_xcalloc(1, sizeof *e);
+        e->plan = plan;
+        e->key = key;
+        snprintf(e->skey, sizeof e->skey, "%s/%s", plan->id, key->id);
+        route_bucket_init(&e->b, plan->throttle.rate, plan->throttle.burst, now);
+        store_quota_t q;
+        if (plan->quota_period != ROUTE_QUOTA_NONE && store_quota_get(st, e->skey, &q) == PT_OK) {
+            e->q.window_start = q.window_start;
+            e->q.used = q.used;
+        }
+        e->next = *pp;
+        *pp = e;
+    }
+    /* Throttles first: the route's limit within the plan, then the plan's. */
+    const route_plan_method_t *m = route_plan_method(ps, route_key);
+    route_bucket_t *mb = NULL;
+    if (m && m->throttle.set) {
+        lim_mbucket_t *x;
+        for (x = e->methods; x && x->m != m; x = x->next)
+            ;
+        if (!x) {
+            x = pt_xcalloc(1, sizeof *x);
+            x->m = m;
+            route_bucket_init(&x->b, m->throttle.rate, m->throttle.burst, now);
+            x->next = e->methods;
+            e->methods = x;
+        }
+        mb = &x->b;
+        if (!route_bucket_take(mb, now)) {
+            rc = PT_EFULL;
+            goto out;
+        }
+    }
+    if (plan->throttle.set && !route_bucket_take(&e->b, now)) {
+        if (mb)
+            route_bucket_give(mb);
+        rc = PT_EFULL;
+        goto out;
+    }
+    if (plan->quota_period != ROUTE_QUOTA_NONE) {
+        if (!route_quota_take(plan->quota_period, plan->quota_offset, plan->quota_limit, &e->q,
+                              time_now_ms() / 1000)) {
+            rc = PT_EEXPIRED; /* the quota of this window is spent */
+            goto out;
+        }
+        e->dirty = true;
+        if (now - l->flushed_us > 1000000)
+            plans_flush_locked(l, st);
+    }
+out:
+    pthread_mutex_unlock(&l->plan_mu);
+    return rc;
 }

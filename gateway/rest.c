@@ -367,6 +367,23 @@ static void rest_request(gw_conn_t *c, const route_target_t *t, struct gw_rest *
             goto out;
         }
     }
+    if (m.route->api_key_required) {
+        const char *msg;
+        int kst = gw_apikey_check(w, api, t->stage, m.route->key, r->headers, r->nheaders, &msg);
+        if (kst != 200) {
+            route_http_error(kst, &res);
+            free(res.body); /* AWS's wording for API keys: Forbidden / Too Many Requests /
+                               Limit Exceeded */
+            buf_t b = BUF_INIT;
+            buf_printf(&b, "{\"message\":\"%s\"}", msg);
+            res.body = buf_steal(&b, &res.body_len);
+            res.error = msg;
+            route_cors_apply(api->cors, st->origin, st->origin_len, &res);
+            account(w, &lctx, r, st->path, &res, st->start_us, -1);
+            answer(c, &res, rid);
+            goto out;
+        }
+    }
     hc.authorizer = st->authorizer;
 
     if (m.route->integration->type == ROUTE_INTEG_MOCK) {

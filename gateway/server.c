@@ -284,6 +284,7 @@ void gw_server_stop(gw_server_t *srv)
     gw_ops_free(srv);
     gw_azc_destroy(srv->azcache);
     srv->azcache = NULL;
+    gw_limits_flush(srv->limiter, srv->store); /* usage-plan quotas survive a restart */
     gw_limits_destroy(srv->limiter);
     srv->limiter = NULL;
     store_close(srv->store);

@@ -1883,13 +1883,6 @@ static route_security_t *security(parser_t *p)
     return p->cfg->security;
 }
 
-/* Parts of issue 7 the gateway does not enforce yet are refused rather than accepted and
- * ignored: a config that asks for a check must never run without it. */
-static void not_wired(parser_t *p, const ct_node_t *n, const char *what)
-{
-    PERR(p, n, "not supported yet (%s)", what);
-}
-
 /* A value of the tree as a jansson tree (policy documents are read by routes/policy.c). */
 static json_t *ct_json(const ct_node_t *n)
 {
@@ -2187,8 +2180,12 @@ static void route_finish(parser_t *p, const ct_node_t *n, void *obj)
         if (kn && r->api_key_required)
             PERR(p, kn, "API keys can only be required on the $connect route");
     } else {
-        if (kn && r->api_key_required)
-            PERR(p, kn, "true is not supported yet (API keys)");
+        const char *sel = p->api ? p->api->api_key_selection_expression : NULL;
+        if (kn && r->api_key_required && sel &&
+            strcmp(sel, "$context.authorizer.usageIdentifierKey") == 0)
+            PERR(p, kn,
+                 "true with apiKeySelectionExpression $context.authorizer.usageIdentifierKey is "
+                 "not supported yet (use the x-api-key header)");
     }
     const ct_node_t *sn = ct_map_get(n, "authorizationScopes");
     if (sn && r->nauthorization_scopes && strcmp(t, "JWT") != 0)
@@ -2226,7 +2223,6 @@ static void set_apikeys(parser_t *p, const ct_node_t *n, void *obj, const field_
 {
     field_t g = *f;
     (void)obj;
-    not_wired(p, n, "API keys");
     g.off = offsetof(route_security_t, apikeys);
     g.aux = &A_APIKEYS;
     set_array(p, n, security(p), &g);
@@ -2236,7 +2232,6 @@ static void set_plans(parser_t *p, const ct_node_t *n, void *obj, const field_t 
 {
     field_t g = *f;
     (void)obj;
-    not_wired(p, n, "usage plans");
     g.off = offsetof(route_security_t, plans);
     g.aux = &A_PLANS;
     set_array(p, n, security(p), &g);

@@ -328,8 +328,11 @@ static const err_case_t CASES[] = {
      "t.json:8: apis[1].apiId: duplicate apiId \"testapi001\" (first at line 4)"},
     {APIS, ", 5", "t.json:8: apis[1]: expected an object, got a number"},
     {ROOT, ", \"authorizers\": []", "t.json:8: authorizers: not supported yet"},
-    {ROOT, ", \"apiKeys\": []", "t.json:8: apiKeys: not supported yet (API keys)"},
-    {ROOT, ", \"usagePlans\": []", "t.json:8: usagePlans: not supported yet (usage plans)"},
+    {ROOT, ", \"apiKeys\": [{\"name\": \"k\", \"value\": \"short\"}]",
+     "t.json:8: apiKeys[0].value: API key values are at least 20 characters long"},
+    {ROOT, ", \"usagePlans\": [{\"name\": \"p\", \"apiKeys\": [\"nope\"]}]",
+     "t.json:8: usagePlans[0].apiKeys[0]: API key \"nope\" does not exist (apiKeys[].id or "
+     "name)"},
     {ROOT, ", \"api\": []", "t.json:8: api: unknown key (did you mean \"apis\"?)"},
 
     /* ---- integrations (line 5) ---- */
@@ -544,8 +547,7 @@ static const err_case_t CASES[] = {
     {ROUTE, ", \"apiKeyRequired\": true",
      "t.json:6: apis[0].routes[0].apiKeyRequired: API keys can only be required on the $connect "
      "route"},
-    {ROUTES, ", {\"routeKey\": \"$connect\", \"apiKeyRequired\": true}",
-     "t.json:6: apis[0].routes[1].apiKeyRequired: true is not supported yet (API keys)"},
+    {ROUTES, ", {\"routeKey\": \"$connect\", \"apiKeyRequired\": true}", NULL},
     {ROUTE, ", \"apiKeyRequired\": \"false\"",
      "t.json:6: apis[0].routes[0].apiKeyRequired: expected a boolean, got a string"},
     {ROUTE, ", \"requestParameters\": {\"route.request.body.x\": {\"required\": true}}",
