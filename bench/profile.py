@@ -2,11 +2,14 @@
 """profile.py: instruction counts (callgrind) and syscall counts (strace) per push and per routed
 MOCK message, with the real portico binary; the numbers repeat exactly on a noisy machine.
 
-usage: bench/profile.py [--build DIR] [--pushes N] [--messages N] [--workers N] [push|route|all]
+usage: bench/profile.py [--build DIR] [--pushes N] [--messages N] [--workers N]
+                        [push|route|fanout|all]
 
 push:  100 WebSocket clients, 4 SigV4 publishers, N pushes at saturation (2 workers, so about
        half the pushes cross workers through the owner's inbox, as in S2).
 route: 20 clients, N messages {"action":"ping"} routed to a MOCK two-way integration.
+fanout: S3 in small: 2,000 clients, 32 publishers, 2 rounds of one push to every client (the
+       working set of many connections; per delivery).
 For each: callgrind's counters are zeroed once every connection is up and dumped when the work
 is done, so the profile holds the work only; then the same work runs without valgrind under
 `strace -c -f` for the syscalls. Output goes to BUILD/bench/profile/ and a summary to stdout.
@@ -103,6 +106,10 @@ def run_work(ctx, srv, kind, args, prefix=None, outdir=None, strace=False):
         if kind == "push":
             load = bench.Load(ctx, srv, 100, procs=1, push=True, publishers=4,
                               pushes=args.pushes, extra=["--conc", 16, "--drain-s", 120])
+        elif kind == "fanout":
+            load = bench.Load(ctx, srv, 2000, procs=1, push=True, publishers=32,
+                              extra=["--conc", 16, "--drain-s", 120, "--period-ms", 2000,
+                                     "--rounds", 2])
         else:
             load = bench.Load(ctx, srv, 20, procs=1, push=False,
                               extra=["--id", "none", "--msg", bench.S4M_BODY, "--messages",
@@ -124,8 +131,8 @@ def run_work(ctx, srv, kind, args, prefix=None, outdir=None, strace=False):
         if tracer:
             tracer.send_signal(signal.SIGINT)
             tracer.wait(timeout=30)
-        units = sum(d["ok"] for d in done) if kind == "push" else sum(d["msg_replies"]
-                                                                      for d in done)
+        units = (sum(d["ok"] for d in done) if kind in ("push", "fanout")
+                 else sum(d["msg_replies"] for d in done))
         load.quit()
         return units
     finally:
@@ -164,7 +171,8 @@ def report(kind, total, funcs, units, sysc, categories):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("what", nargs="?", default="all", choices=["push", "route", "all"])
+    ap.add_argument("what", nargs="?", default="all",
+                    choices=["push", "route", "fanout", "all"])
     ap.add_argument("--build", default=str(bench.ROOT / "build"))
     ap.add_argument("--pushes", type=int, default=5000)
     ap.add_argument("--messages", type=int, default=10000)
@@ -173,7 +181,7 @@ def main():
     ns = argparse.Namespace(build=args.build, out=None, run_timeout=1800, keep=False,
                             quick=False)
     ctx = bench.Ctx(ns)
-    kinds = ["push", "route"] if args.what == "all" else [args.what]
+    kinds = ["push", "route", "fanout"] if args.what == "all" else [args.what]
     for kind in kinds:
         ctx.tmp = pathlib.Path(tempfile.mkdtemp(prefix=f"ptprofile-{kind}-"))
         with bench.Deadline(1800):
@@ -190,7 +198,7 @@ def main():
         sysc = syscalls(outdir / f"strace.{kind}.txt")
         sysc = {k: v / max(sunits, 1) for k, v in sysc.items()}  # per unit of work
         report(kind, total, funcs, units, sysc,
-               PUSH_CATEGORIES if kind == "push" else ROUTE_CATEGORIES)
+               ROUTE_CATEGORIES if kind == "route" else PUSH_CATEGORIES)
         print(f"  callgrind file: {work[0]}")
         shutil.rmtree(ctx.tmp, ignore_errors=True)
     bench.PROCS.stop_all()
