@@ -117,7 +117,7 @@ def test_kill9_under_load_then_restart(gateway_factory, backend_factory):
     gw.start()
     owed = set(ids_before) - seen_before_restart
     try:
-        reqs = be.wait_for(lambda r: set(events_by_id(r)) >= set(ids_before), timeout=20)
+        reqs = be.wait_for(lambda r: set(events_by_id(r)) >= set(ids_before), timeout=60)
     except AssertionError:
         missing = set(ids_before) - set(events_by_id(be.requests))
         warn = [ln for ln in gw.output().splitlines() if "WARN" in ln or "ERROR" in ln]
