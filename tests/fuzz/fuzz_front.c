@@ -126,6 +126,7 @@ static void setup(void)
     check(mkdtemp(dir) != NULL, "mkdtemp");
     srv.cfg = cfg;
     srv.limits = &cfg->server.limits;
+    srv.limiter = gw_limits_create(cfg); /* as gw_server_start: upgrades consult it (issue 7) */
     srv.nworkers = 1;
     srv.epoch = 42;
     srv.listen_port = 8080;
