@@ -374,14 +374,14 @@ out:
 
 int gw_apikey_check(gw_worker_t *w, const route_api_t *api, const route_stage_t *stage,
                     const char *route_key, const http_header_t *headers, size_t nheaders,
-                    const char **message)
+                    const char *usage_key, const char **message)
 {
     gw_server_t *srv = w->srv;
     const route_apikey_t *key;
     const route_usage_plan_t *plan;
     const route_plan_stage_t *ps;
     size_t len;
-    const char *v = route_apikey_select(api, headers, nheaders, NULL, &len);
+    const char *v = route_apikey_select(api, headers, nheaders, usage_key, &len);
     if (route_apikey_lookup(srv->cfg->security, v, len, api, stage, &key, &plan, &ps) != PT_OK) {
         *message = "Forbidden"; /* missing, unknown, disabled, or in no plan of this stage */
         return 403;

@@ -242,8 +242,10 @@ static void connect_ctx(gw_conn_t *c, const route_route_t *route, route_ctx_t *c
 }
 
 /* Runs the $connect integration of a pending upgrade (authorized, when it has an authorizer):
- * accepts, rejects, or leaves it pending until the result comes back. */
-static void connect_run(gw_conn_t *c)
+ * accepts, rejects, or leaves it pending until the result comes back. usage_key: the
+ * authorizer's usageIdentifierKey (NULL when none), for apiKeySelectionExpression
+ * $context.authorizer.usageIdentifierKey. */
+static void connect_run(gw_conn_t *c, const char *usage_key)
 {
     gw_worker_t *w = c->w;
     gw_ws_t *ws = c->ws;
@@ -252,7 +254,7 @@ static void connect_run(gw_conn_t *c)
         /* Issue 7: after the authorizer, as AWS (spec 2.5, API keys). */
         const char *m;
         int st = gw_apikey_check(w, ws->api, ws->stage, "$connect", c->req->headers,
-                                 c->req->nheaders, &m);
+                                 c->req->nheaders, usage_key, &m);
         if (st != 200) {
             buf_t b = BUF_INIT;
             buf_printf(&b, "{\"message\":\"%s\"}", m);
@@ -299,7 +301,7 @@ static void connect_run(gw_conn_t *c)
 /* Applies an authorizer's verdict to a pending upgrade: 200 goes on to the $connect
  * integration with requestContext.authorizer set (azctx taken), anything else is refused with
  * AWS's body. */
-static void connect_authorized(gw_conn_t *c, int status, json_t *azctx)
+static void connect_authorized(gw_conn_t *c, int status, json_t *azctx, const char *usage_key)
 {
     if (status != 200) {
         json_decref(azctx);
@@ -312,7 +314,28 @@ static void connect_authorized(gw_conn_t *c, int status, json_t *azctx)
     }
     json_decref(c->ws->authorizer);
     c->ws->authorizer = azctx;
-    connect_run(c);
+    connect_run(c, usage_key);
+}
+
+/* A cache entry of a WebSocket verdict: {"a": requestContext.authorizer, "k":
+ * usageIdentifierKey}. az_pack takes azctx's reference; az_unpack gives new ones. */
+static json_t *az_pack(json_t *azctx, const char *usage_key)
+{
+    json_t *o = json_object();
+    if (azctx)
+        json_object_set(o, "a", azctx);
+    if (usage_key)
+        json_object_set_new(o, "k", json_string(usage_key));
+    return o;
+}
+
+static json_t *az_unpack(json_t *cached, char **usage_key)
+{
+    json_t *a = json_incref(json_object_get(cached, "a"));
+    const char *k = json_string_value(json_object_get(cached, "k"));
+    *usage_key = k ? pt_xstrdup(k) : NULL;
+    json_decref(cached);
+    return a;
 }
 
 /* Issue 7: throttles of a new connection: Portico's per-IP limits, then the $connect route's
@@ -391,10 +414,10 @@ static bool connect_iam(gw_conn_t *c)
 /*
  * Spec 2.5: the Lambda REQUEST authorizer of $connect. Missing identity sources: 401 without a
  * call; a cached verdict applies at once; otherwise the authorizer is called and the upgrade
- * stays pending (gw_on_integ -> connect_on_authorizer). Returns true when the upgrade may go
- * on now (allowed from the cache), false when it was refused or waits.
+ * stays pending (gw_on_integ -> connect_on_authorizer). The upgrade goes on from here
+ * (connect_authorized) when the verdict is known at once.
  */
-static bool connect_authorize(gw_conn_t *c, const route_route_t *route)
+static void connect_authorize(gw_conn_t *c, const route_route_t *route)
 {
     gw_worker_t *w = c->w;
     gw_ws_t *ws = c->ws;
@@ -412,16 +435,20 @@ static bool connect_authorize(gw_conn_t *c, const route_route_t *route)
     route_identity_t id;
     buf_t key = BUF_INIT, arn = BUF_INIT, ev = BUF_INIT, err = BUF_INIT;
     json_t *azctx = NULL;
+    char *usage_key = NULL;
     int status = 0;
-    bool go_on = false;
     if (route_identity_get(a->ids, a->nids, &ir, &id) != PT_OK) {
         status = 401;
         goto decided;
     }
     if (a->ttl_s > 0) {
         route_identity_key(a->id, ws->api->id, ws->stage->name, &id, &key);
-        if (gw_azc_get(w->srv->azcache, key.p, key.len, time_mono_ms(), &status, &azctx) == PT_OK)
+        json_t *cached = NULL;
+        if (gw_azc_get(w->srv->azcache, key.p, key.len, time_mono_ms(), &status, &cached) ==
+            PT_OK) {
+            azctx = az_unpack(cached, &usage_key);
             goto decided;
+        }
     }
     route_arn_ws(&ctx, "$connect", &arn);
     route_az_event_ws(&ctx, arn.p, &ev);
@@ -443,20 +470,14 @@ static bool connect_authorize(gw_conn_t *c, const route_route_t *route)
     gw_conn_set_events(c);
     goto out;
 decided:
-    if (status == 200) {
-        json_decref(ws->authorizer);
-        ws->authorizer = azctx;
-        go_on = true;
-    } else {
-        connect_authorized(c, status, azctx);
-    }
+    connect_authorized(c, status, azctx, usage_key);
 out:
+    free(usage_key);
     route_identity_free(&id);
     buf_free(&key);
     buf_free(&arn);
     buf_free(&ev);
     buf_free(&err);
-    return go_on;
 }
 
 /* The authorizer answered (GW_CALL_AUTHZ): judge, cache, and go on or refuse. */
@@ -470,15 +491,18 @@ static void connect_on_authorizer(gw_worker_t *w, gw_call_t *call, const route_i
         LOG_WARN("[conn|%s] authorizer %s: %s", call->connection_id, a->id, r.why);
     json_t *azctx = status == 200 ? route_az_context_ws(&r) : NULL;
     /* Only a working authorizer's verdicts are kept: Unauthorized and failures ask again. */
-    if (call->az_key && (status == 200 || status == 403))
+    if (call->az_key && (status == 200 || status == 403)) {
+        json_t *packed = az_pack(azctx, r.usage_identifier_key);
         gw_azc_put(w->srv->azcache, call->az_key, call->az_key_len, time_mono_ms(), a->ttl_s,
-                   status, azctx);
-    route_az_result_free(&r);
+                   status, packed);
+        json_decref(packed);
+    }
     gw_conn_t *c = gw_table_get(&w->table, call->connection_id);
     if (c && c->state == GW_CS_PENDING)
-        connect_authorized(c, status, azctx);
+        connect_authorized(c, status, azctx, r.usage_identifier_key);
     else
         json_decref(azctx); /* the client gave up meanwhile */
+    route_az_result_free(&r);
 }
 
 void gw_upgrade(gw_conn_t *c, const http_request_t *req, const route_api_t *api,
@@ -522,10 +546,11 @@ void gw_upgrade(gw_conn_t *c, const http_request_t *req, const route_api_t *api,
     if (route && route->authorization_type && strcmp(route->authorization_type, "AWS_IAM") == 0 &&
         !connect_iam(c))
         return; /* refused */
-    if (route && route->authorizer && route->authorizer->type == ROUTE_AUTHZ_REQUEST &&
-        !connect_authorize(c, route))
-        return; /* refused, or waiting for the authorizer (gw_on_integ goes on) */
-    connect_run(c);
+    if (route && route->authorizer && route->authorizer->type == ROUTE_AUTHZ_REQUEST) {
+        connect_authorize(c, route); /* goes on, refuses, or waits for the authorizer */
+        return;
+    }
+    connect_run(c, NULL);
 }
 
 void gw_commit_turn(gw_worker_t *w)

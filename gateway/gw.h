@@ -404,12 +404,13 @@ void gw_jwks_set_uri(gw_azcache_t *c, const struct route_authorizer *a, const ch
  * *error_type (static) and the message appended to msg. */
 int gw_iam_check(gw_worker_t *w, const http_request_t *req, const void *body, size_t body_len,
                  const char *arn, const char **error_type, buf_t *msg);
-/* API keys (apiKeyRequired): the x-api-key header must hold an enabled key of a usage plan
- * that lists this API and stage; then the plan's throttles and quota. 200, or 403 / 429 with
- * AWS's message (static) in *message. */
+/* API keys (apiKeyRequired): the key (the x-api-key header, or usage_key, the authorizer's
+ * usageIdentifierKey, per the API's apiKeySelectionExpression) must be an enabled key of a
+ * usage plan that lists this API and stage; then the plan's throttles and quota. 200, or
+ * 403 / 429 with AWS's message (static) in *message. */
 int gw_apikey_check(gw_worker_t *w, const route_api_t *api, const route_stage_t *stage,
                     const char *route_key, const http_header_t *headers, size_t nheaders,
-                    const char **message);
+                    const char *usage_key, const char **message);
 /* The API's resource policy (apis[].policy) for execute-api:Invoke on arn from ip: 200, or 403
  * with AWS's message appended to msg. 200 when the API has none. */
 int gw_policy_check(gw_server_t *srv, const route_api_t *api, const char *arn, const char *ip,

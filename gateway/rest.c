@@ -35,6 +35,7 @@ struct gw_rest {
     route_target_t target; /* points into the parked request's head */
     bool authorized;       /* the authorizer allowed it: run the integration */
     json_t *authorizer;    /* owned: requestContext.authorizer, NULL for none */
+    char *usage_key;       /* owned: the authorizer's usageIdentifierKey, NULL for none */
     bool jwks_fetched;     /* this request already waited for a JWK set: never twice */
 };
 
@@ -45,6 +46,7 @@ void gw_rest_free(struct gw_rest *r)
     free(r->origin);
     free(r->path);
     json_decref(r->authorizer);
+    free(r->usage_key);
     free(r);
 }
 
@@ -369,7 +371,8 @@ static void rest_request(gw_conn_t *c, const route_target_t *t, struct gw_rest *
     }
     if (m.route->api_key_required) {
         const char *msg;
-        int kst = gw_apikey_check(w, api, t->stage, m.route->key, r->headers, r->nheaders, &msg);
+        int kst = gw_apikey_check(w, api, t->stage, m.route->key, r->headers, r->nheaders,
+                                  st->usage_key, &msg);
         if (kst != 200) {
             route_http_error(kst, &res);
             free(res.body); /* AWS's wording for API keys: Forbidden / Too Many Requests /
@@ -522,6 +525,15 @@ static json_t *shape_lambda(const route_route_t *route, const json_t *verdict)
     if (json_is_string(pid))
         json_object_set(o, "principalId", (json_t *)pid);
     return o;
+}
+
+/* The verdict's usageIdentifierKey, for apiKeySelectionExpression
+ * $context.authorizer.usageIdentifierKey. */
+static void keep_usage_key(struct gw_rest *st, const json_t *verdict)
+{
+    const char *k = json_string_value(json_object_get(verdict, "usageIdentifierKey"));
+    free(st->usage_key);
+    st->usage_key = k ? pt_xstrdup(k) : NULL;
 }
 
 /* Refuses the request with AWS's answer for status (401, 403, 500). */
@@ -777,6 +789,7 @@ decided:
     if (status == 200) {
         json_decref(st->authorizer);
         st->authorizer = shape_lambda(hc->match->route, verdict);
+        keep_usage_key(st, verdict);
         go_on = true;
     } else {
         refuse(c, st, lctx, res, status, "The authorizer refused the request");
@@ -854,6 +867,9 @@ static void rest_on_authorizer(gw_worker_t *w, gw_conn_t *c, gw_call_t *call,
             verdict = json_object();
             if (r.principal_id)
                 json_object_set_new(verdict, "principalId", json_string(r.principal_id));
+            if (r.usage_identifier_key)
+                json_object_set_new(verdict, "usageIdentifierKey",
+                                    json_string(r.usage_identifier_key));
             if (r.context)
                 json_object_set(verdict, "context", r.context);
             if (call->az_key)
@@ -874,6 +890,7 @@ static void rest_on_authorizer(gw_worker_t *w, gw_conn_t *c, gw_call_t *call,
     if (status == 200) {
         json_decref(st->authorizer);
         st->authorizer = shape_lambda(call->route, verdict);
+        keep_usage_key(st, verdict);
         st->authorized = true;
         rest_request(c, &st->target, st);
         goto out;

@@ -2179,13 +2179,6 @@ static void route_finish(parser_t *p, const ct_node_t *n, void *obj)
             PERR(p, tn, "authorization can only be configured on the $connect route");
         if (kn && r->api_key_required)
             PERR(p, kn, "API keys can only be required on the $connect route");
-    } else {
-        const char *sel = p->api ? p->api->api_key_selection_expression : NULL;
-        if (kn && r->api_key_required && sel &&
-            strcmp(sel, "$context.authorizer.usageIdentifierKey") == 0)
-            PERR(p, kn,
-                 "true with apiKeySelectionExpression $context.authorizer.usageIdentifierKey is "
-                 "not supported yet (use the x-api-key header)");
     }
     const ct_node_t *sn = ct_map_get(n, "authorizationScopes");
     if (sn && r->nauthorization_scopes && strcmp(t, "JWT") != 0)

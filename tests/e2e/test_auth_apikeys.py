@@ -80,3 +80,62 @@ def test_http_route_keys_and_per_route_plan_throttle(gateway_factory):
     assert [request(gw.port, "GET", "/cats", {"x-api-key": K1}).status
             for _ in range(3)] == [200, 200, 200]
     assert request(gw.port, "GET", "/open").status == 200
+
+
+def usage_key_authorizer(backend_factory):
+    """An http authorizer that names the caller's API key (usageIdentifierKey) by token."""
+    calls = []
+
+    def auth(req):
+        ev = req["json"]
+        calls.append(ev)
+        tok = (ev.get("queryStringParameters") or {}).get("token") or \
+            (ev.get("headers") or {}).get("Authorization")  # 1.0 events keep the case
+        out = {"principalId": "p", "policyDocument": {"Version": "2012-10-17", "Statement": [
+            {"Action": "execute-api:Invoke", "Effect": "Allow", "Resource": "*"}]}}
+        key = {"a": K1, "b": K2}.get(tok)
+        if key:
+            out["usageIdentifierKey"] = key
+        return 200, {}, json.dumps(out)
+
+    return backend_factory(auth), calls
+
+
+def test_key_from_the_authorizer_on_connect(gateway_factory, backend_factory):
+    b, calls = usage_key_authorizer(backend_factory)
+    cfg = ws_cfg({})
+    api = cfg["apis"][0]
+    api["apiKeySelectionExpression"] = "$context.authorizer.usageIdentifierKey"
+    api["authorizers"] = [{"name": "a", "authorizerId": "a", "authorizerType": "REQUEST",
+                           "authorizerUri": b.url("/auth"), "authorizerResultTtlInSeconds": 60,
+                           "identitySource": ["route.request.querystring.token"]}]
+    api["routes"][0].update(authorizationType="CUSTOM", authorizerId="a")
+    gw = gateway_factory(cfg)
+    st = lambda q, h=None: raw_upgrade(gw.port, "/dev?" + q, h)[0]
+    assert st("token=a") == 101
+    assert st("token=a") == 101  # the cached verdict keeps the key
+    assert len(calls) == 1
+    assert st("token=b") == 403  # a key in no plan of this stage
+    assert st("token=c") == 403  # no key named
+    assert st("token=c", {"x-api-key": K1}) == 403  # the header does not count here
+
+
+def test_key_from_the_authorizer_on_http(gateway_factory, backend_factory):
+    b, calls = usage_key_authorizer(backend_factory)
+    pets = route("GET /pets", "m")
+    pets.update(apiKeyRequired=True, authorizationType="CUSTOM", authorizerId="a")
+    api = http_api([mock("m")], [pets])
+    api["apiKeySelectionExpression"] = "$context.authorizer.usageIdentifierKey"
+    api["authorizers"] = [{"name": "a", "authorizerId": "a", "authorizerType": "REQUEST",
+                           "authorizerUri": b.url("/auth"),
+                           "authorizerPayloadFormatVersion": "1.0",
+                           "identitySource": ["$request.header.Authorization"]}]
+    cfg = http_config(api)
+    cfg["apiKeys"] = keys()
+    cfg["usagePlans"] = [{"name": "p", "apiKeys": ["k1"],
+                          "apiStages": [{"apiId": "httpapi001", "stage": "$default"}]}]
+    gw = gateway_factory(cfg)
+    assert request(gw.port, "GET", "/pets", {"Authorization": "a"}).status == 200
+    assert request(gw.port, "GET", "/pets", {"Authorization": "a"}).status == 200  # cached
+    assert len(calls) == 1
+    assert request(gw.port, "GET", "/pets", {"Authorization": "b"}).status == 403
