@@ -101,11 +101,6 @@ void gw_cb_request(gw_conn_t *c, const route_api_t *api, const route_stage_t *st
         .id_enc_len = id_len,
     };
     cb_decision_t d;
-    /* Issue 7: @connections has its own token bucket (before SigV4: the cheap check first). */
-    if (!gw_limits_cb_take(srv->limiter)) {
-        cb_answer(c, 429, "LimitExceededException", NULL, 0);
-        return;
-    }
     cb_decide(&req, &srv->cbcfg, (int64_t)time(NULL), &w->sigv4_cache, &d);
     if (!d.deliver) {
         cb_answer(c, d.status, d.error_type, d.body.p, d.body.len);
@@ -113,6 +108,12 @@ void gw_cb_request(gw_conn_t *c, const route_api_t *api, const route_stage_t *st
         return;
     }
     buf_free(&d.body);
+    /* Issue 7: @connections has its own token bucket. Only signed requests take tokens, so an
+     * anonymous flood cannot lock the backends out of their own push API. */
+    if (!gw_limits_cb_take(srv->limiter)) {
+        cb_answer(c, 429, "LimitExceededException", NULL, 0);
+        return;
+    }
     gw_cb_op_t op = d.op == CB_OP_POST ? GW_CB_POST : d.op == CB_OP_GET ? GW_CB_GET : GW_CB_DELETE;
     if (d.worker == w->index) {
         int status;

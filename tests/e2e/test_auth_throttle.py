@@ -118,6 +118,11 @@ def test_connections_api_bucket(gateway_factory):
 
     async def go():
         ws, cid = await open_client(gw)
+        # Unsigned calls are refused before the bucket: they cannot use up the backends' tokens.
+        for _ in range(5):
+            r = request(gw.port, "POST", f"/dev/@connections/{cid.replace('=', '%3D')}", {},
+                        b"hi")
+            assert r.status == 403
         api = mgmt(gw)
         results = []
         for _ in range(4):
