@@ -291,6 +291,24 @@ static void rest_request(gw_conn_t *c, const route_target_t *t, struct gw_rest *
         goto out;
     }
 
+    /* Issue 7: the resource policy before anything else, unknown paths included (a denied
+     * client learns nothing of the routes); then throttles, AWS_IAM or the route's authorizer,
+     * API keys (docs/security.md). */
+    if (api->policy && !again) {
+        route_http_ctx_t pc;
+        memset(&pc, 0, sizeof pc);
+        pc.api = api;
+        pc.stage = t->stage;
+        pc.account_id = srv->cfg->server.account_id;
+        pc.region = srv->cfg->server.region;
+        pc.method = r->method;
+        pc.method_len = r->method_len;
+        pc.rel_path = rel;
+        pc.rel_path_len = rel_len;
+        if (!rest_policy(c, &pc, st, &lctx, &res))
+            goto out;
+    }
+
     route_http_match(api, r->method, r->method_len, rel, rel_len, &m);
     lctx.route = m.route;
     if (!m.route || !m.route->integration) {
@@ -343,10 +361,6 @@ static void rest_request(gw_conn_t *c, const route_target_t *t, struct gw_rest *
     hc.body_len = c->body.len;
     hc.lambda = &srv->aws.lambda;
 
-    /* Issue 7: the resource policy before anything else; then AWS_IAM or the route's
-     * authorizer (docs/security.md). */
-    if (api->policy && !rest_policy(c, &hc, st, &lctx, &res))
-        goto out;
     /* Throttles: the route's bucket (stage routeSettings / defaultRouteSettings), then the
      * server-wide one; once per request, not again when it comes back from its authorizer. */
     if (!again && gw_limits_active(srv->limiter, t->stage, m.route->key) &&

@@ -78,3 +78,14 @@ def test_http_api_policy(gateway_factory):
     assert st == 403
     assert headers["x-amzn-errortype"] == "AccessDeniedException"
     assert "with an explicit deny" in json.loads(body)["Message"]
+
+
+def test_http_api_policy_comes_before_routing(gateway_factory):
+    api = http_api([mock("m")], [route("GET /pets", "m")])
+    api["policy"] = {"Version": "2012-10-17",
+                     "Statement": [stmt("Deny", "IpAddress", ["127.0.0.2/32"])]}
+    gw = gateway_factory(http_config(api))
+    assert get_from("127.0.0.1", gw.port, "/nope")[0] == 404
+    assert get_from("127.0.0.2", gw.port, "/nope")[0] == 403
+    assert get_from("127.0.0.2", gw.port, "/pets")[0] == 403
+    assert get_from("127.0.0.1", gw.port, "/pets")[0] == 200
