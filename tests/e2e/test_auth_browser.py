@@ -37,7 +37,7 @@ def presign(url):
     return req.url
 
 
-def test_presigned_wss_url_from_chromium(gateway_factory, backend_factory, tmp_path):
+def test_presigned_url_from_chromium(gateway_factory, backend_factory, tmp_path):
     cfg = minimal_config()
     cfg["server"]["credentials"] = [{
         "accessKeyId": CRED.access_key, "secretAccessKey": CRED.secret_key,
