@@ -13,7 +13,8 @@ help:
 	@echo "make          build the portico binary ($(BUILD)/portico)"
 	@echo "make test     every test: unit, corpus replay, end-to-end, then the same under ASan+UBSan"
 	@echo "make demo     run the gateway with the demo and print the URL to open"
-	@echo "make fuzz     run every libFuzzer target for FUZZ_SECONDS (default 60) each"
+	@echo "make fuzz     run every libFuzzer target for FUZZ_SECONDS (default 60) each;"
+	@echo "              FUZZ_JOBS=N runs N at a time at low priority (logs in build-fuzz/logs/)"
 	@echo "make format   clang-format every C file"
 	@echo "make bench    every benchmark scenario (S1-S5, bench/README.md) and the table"
 	@echo "make bench-peers  the scenarios nchan and Pushpin can run, beside Portico, with ratios"
@@ -35,7 +36,8 @@ demo:
 
 fuzz:
 	@scripts/deps.sh fuzz
-	@tests/fuzz/run.sh $(FUZZ_SECONDS)
+	@if [ -n "$(FUZZ_JOBS)" ]; then tests/fuzz/run_parallel.sh $(or $(FUZZ_SECONDS),60) $(FUZZ_JOBS); \
+	else tests/fuzz/run.sh $(FUZZ_SECONDS); fi
 
 # Benchmarks (bench/README.md). BENCH_ARGS passes options to bench/bench.py, e.g.
 # BENCH_ARGS="--repeat 3" or "--quick"; rows go to $(BUILD)/bench/results.tsv.

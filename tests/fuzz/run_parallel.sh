@@ -1,5 +1,5 @@
 #!/bin/bash
-# run_parallel.sh: runs already-built libFuzzer targets, JOBS at a time, SECONDS each, at low priority.
+# run_parallel.sh: builds the libFuzzer targets, runs them JOBS at a time, SECONDS each, niced.
 # Usage: tests/fuzz/run_parallel.sh SECONDS JOBS [target...]   (default: every build-fuzz/fuzz_*)
 # Logs go to build-fuzz/logs/<target>.log; new inputs to build-fuzz/corpus-<short>/, crash
 # reproducers to build-fuzz/crashes/<short>/. The committed seed corpus is only read.
@@ -8,6 +8,9 @@ cd "$(dirname "$0")/../.."
 SECONDS_EACH=${1:-1800}
 JOBS=${2:-4}
 shift 2 2>/dev/null || shift $#
+cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DPORTICO_FUZZ=ON -DPORTICO_TESTS=OFF \
+    -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+nice -n 10 cmake --build build-fuzz -j "$JOBS" >/dev/null
 targets=${*:-$(cd build-fuzz && ls fuzz_* | grep -v '\.')}
 mkdir -p build-fuzz/logs
 run_one() {
