@@ -83,7 +83,7 @@ def test_kill9_under_load_then_restart(gateway_factory, backend_factory):
     be = backend_factory(lambda r: (200, {}, '{"statusCode":200}'))
     cfg = disconnect_backend(echo_config(), be)
     gw = gateway_factory(cfg)
-    n = 50 if os.environ.get("CI") else 300
+    n = int(os.environ.get("PORTICO_CRASH_N") or (50 if os.environ.get("CI") else 300))
     socks = [RawWS(gw.port) for _ in range(n)]
     assert all(s.status == 101 for s in socks)
     ids_before = registry_ids(gw.data_dir)
