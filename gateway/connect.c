@@ -108,8 +108,8 @@ static void ctx_from_call(route_ctx_t *ctx, gw_server_t *srv, const gw_call_t *c
     ctx->authorizer = call->authorizer;
 }
 
-/* Submits a built request (taken) for call. */
-static void call_submit_req(gw_worker_t *w, gw_call_t *call, route_http_req_t *hr)
+integ_job_t *gw_call_job(gw_server_t *srv, gw_call_t *call, route_http_req_t *hr,
+                         integ_done_cb done)
 {
     integ_job_t *job = integ_job_new();
     job->method = hr->method;
@@ -121,10 +121,17 @@ static void call_submit_req(gw_worker_t *w, gw_call_t *call, route_http_req_t *h
     free(hr->sign_service); /* the job took everything else */
     free(hr->sign_region);
     memset(hr, 0, sizeof *hr);
-    job->max_response = w->srv->limits->max_integration_response_bytes;
-    job->done = call_done;
+    job->max_response = srv->limits->max_integration_response_bytes;
+    job->done = done;
     job->user = call;
     call->job = job;
+    return job;
+}
+
+/* Submits a built request (taken) for call. */
+static void call_submit_req(gw_worker_t *w, gw_call_t *call, route_http_req_t *hr)
+{
+    integ_job_t *job = gw_call_job(w->srv, call, hr, call_done);
     LOG_DEBUG("[conn|%s] %s %s", call->connection_id, job->method, job->url);
     integ_submit(w->srv->integ, job);
 }

@@ -484,6 +484,9 @@ void gw_ws_on_closed(gw_conn_t *c);
 void gw_ws_touch(gw_conn_t *c);
 
 /* connect.c ($connect, messages, $disconnect: integrations glue) */
+/* A job for call from a built request (its strings taken, hr zeroed), not yet submitted. */
+integ_job_t *gw_call_job(gw_server_t *srv, gw_call_t *call, route_http_req_t *hr,
+                         integ_done_cb done);
 void gw_upgrade(gw_conn_t *c, const http_request_t *req, const route_api_t *api,
                 const route_stage_t *stage);
 void gw_message(gw_conn_t *c, const char *msg, size_t len);

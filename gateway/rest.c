@@ -209,19 +209,7 @@ static int submit(gw_conn_t *c, const route_http_ctx_t *hc, const char *domain, 
     call->authorizer = json_incref(st->authorizer);
     call->rest = st;
 
-    integ_job_t *job = integ_job_new();
-    job->method = hr.method; /* the job owns the request's strings from here on */
-    job->url = hr.url;
-    job->req_headers = hr.headers;
-    job->req_body = hr.body;
-    job->req_body_len = hr.body_len;
-    job->timeout_ms = hr.timeout_ms;
-    job->max_response = srv->limits->max_integration_response_bytes;
-    job->done = rest_done;
-    job->user = call;
-    call->job = job;
-    free(hr.sign_service);
-    free(hr.sign_region);
+    integ_job_t *job = gw_call_job(srv, call, &hr, rest_done);
     st->park_token = gw_park(c);
     gw_conn_set_events(c);
     LOG_DEBUG("[http|%s] %s %s", call->request_id, job->method, job->url);
@@ -583,20 +571,7 @@ static void park_for(gw_conn_t *c, const route_http_ctx_t *hc, struct gw_rest *s
     call->az_key = key;
     call->az_key_len = key_len;
     call->az_arn = arn;
-    integ_job_t *job = integ_job_new();
-    job->method = hr->method;
-    job->url = hr->url;
-    job->req_headers = hr->headers;
-    job->req_body = hr->body;
-    job->req_body_len = hr->body_len;
-    job->timeout_ms = hr->timeout_ms;
-    free(hr->sign_service);
-    free(hr->sign_region);
-    memset(hr, 0, sizeof *hr);
-    job->max_response = w->srv->limits->max_integration_response_bytes;
-    job->done = rest_done;
-    job->user = call;
-    call->job = job;
+    integ_job_t *job = gw_call_job(w->srv, call, hr, rest_done);
     st->park_token = gw_park(c);
     gw_conn_set_events(c);
     LOG_DEBUG("[http|%s] authorizer %s: %s %s", call->request_id, a->id, job->method, job->url);
