@@ -5,7 +5,7 @@ BUILD      ?= build
 BUILD_TYPE ?= RelWithDebInfo
 JOBS       ?= $(shell nproc)
 
-.PHONY: all build deps test unit e2e asan demo fuzz clean format help bench bench-peers
+.PHONY: all build deps test unit e2e asan demo fuzz soak clean format help bench bench-peers
 
 all: build
 
@@ -15,6 +15,7 @@ help:
 	@echo "make demo     run the gateway with the demo and print the URL to open"
 	@echo "make fuzz     run every libFuzzer target for FUZZ_SECONDS (default 60) each;"
 	@echo "              FUZZ_JOBS=N runs N at a time at low priority (logs in build-fuzz/logs/)"
+	@echo "make soak     SOAK_SECONDS (default 600) of churn; RSS and fds must return to baseline"
 	@echo "make format   clang-format every C file"
 	@echo "make bench    every benchmark scenario (S1-S5, bench/README.md) and the table"
 	@echo "make bench-peers  the scenarios nchan and Pushpin can run, beside Portico, with ratios"
@@ -38,6 +39,13 @@ fuzz:
 	@scripts/deps.sh fuzz
 	@if [ -n "$(FUZZ_JOBS)" ]; then tests/fuzz/run_parallel.sh $(or $(FUZZ_SECONDS),60) $(FUZZ_JOBS); \
 	else tests/fuzz/run.sh $(FUZZ_SECONDS); fi
+
+SOAK_SECONDS ?= 600
+
+soak: build
+	@scripts/deps.sh test
+	@PORTICO_SOAK_SECONDS=$(SOAK_SECONDS) PORTICO_BIN=$(CURDIR)/$(BUILD)/portico \
+	    /usr/bin/python3 -m pytest -q -s -p no:cacheprovider tests/e2e/test_soak.py
 
 # Benchmarks (bench/README.md). BENCH_ARGS passes options to bench/bench.py, e.g.
 # BENCH_ARGS="--repeat 3" or "--quick"; rows go to $(BUILD)/bench/results.tsv.
