@@ -113,9 +113,9 @@ static void answer(econn_t *c, const http_request_t *r, const char *body, size_t
         out_append(c, events, (size_t)el);
         return;
     }
-    hl = snprintf(head, sizeof head,
-                  "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n\r\n",
-                  blen);
+    hl = snprintf(
+        head, sizeof head,
+        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n\r\n", blen);
     out_append(c, head, (size_t)hl);
     out_append(c, body, blen);
 }
@@ -255,10 +255,18 @@ int main(int argc, char **argv)
     int o;
     while ((o = getopt_long(argc, argv, "", lo, NULL)) != -1) {
         switch (o) {
-        case 'p': g_port = atoi(optarg); break;
-        case 'm': g_mode = strcmp(optarg, "grip") == 0 ? MODE_GRIP : MODE_ECHO; break;
-        case 't': g_threads = atoi(optarg); break;
-        case 'd': g_deadline = atoi(optarg); break;
+        case 'p':
+            g_port = atoi(optarg);
+            break;
+        case 'm':
+            g_mode = strcmp(optarg, "grip") == 0 ? MODE_GRIP : MODE_ECHO;
+            break;
+        case 't':
+            g_threads = atoi(optarg);
+            break;
+        case 'd':
+            g_deadline = atoi(optarg);
+            break;
         default:
             fputs("usage: ptecho [--port P] [--mode echo|grip] [--threads N] [--deadline S]\n",
                   stderr);

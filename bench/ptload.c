@@ -122,8 +122,8 @@ typedef struct conn {
     int64_t t_start; /* handshake / request / message start, ns */
     int64_t frag_t;  /* timestamps read from the first fragment: scheduled and sent */
     int64_t frag_s;
-    long push_k;     /* publisher: index of the push in flight */
-    int target;      /* publisher: client the push in flight goes to */
+    long push_k; /* publisher: index of the push in flight */
+    int target;  /* publisher: client the push in flight goes to */
     /* unparsed input */
     char *in;
     uint32_t inlen, incap;
@@ -634,8 +634,8 @@ static void pub_send(conn_t *c, long k, int64_t now)
     int64_t stamp = (opt.rate > 0 || opt.period_ms > 0) ? sched_ns(k) : now;
     char body[65536];
     size_t bl = (size_t)opt.payload < sizeof body ? (size_t)opt.payload : sizeof body - 1;
-    int hl = snprintf(body, sizeof body, "t=%lld s=%lld k=%ld ", (long long)stamp,
-                      (long long)now, k);
+    int hl =
+        snprintf(body, sizeof body, "t=%lld s=%lld k=%ld ", (long long)stamp, (long long)now, k);
     if ((size_t)hl > bl)
         bl = (size_t)hl;
     memset(body + hl, 'x', bl - (size_t)hl);
@@ -647,7 +647,8 @@ static void pub_send(conn_t *c, long k, int64_t now)
     size_t payload_len = bl;
     buf_t json = BUF_INIT;
     if (opt.pub_mode == PUB_PUSHPIN) {
-        buf_printf(&json, "{\"items\":[{\"channel\":\"%s\",\"formats\":{\"ws-message\":{\"content\":\"",
+        buf_printf(&json,
+                   "{\"items\":[{\"channel\":\"%s\",\"formats\":{\"ws-message\":{\"content\":\"",
                    dst->id);
         buf_append(&json, body, bl);
         buf_puts(&json, "\"}}}]}");
@@ -729,9 +730,11 @@ static long pub_response(conn_t *c, char *p, size_t n)
         char *s = l + 1;
         if (!strncasecmp(s, "content-length:", 15))
             clen = atol(s + 15);
-        else if (!strncasecmp(s, "transfer-encoding:", 18) && memmem(s, (size_t)(e - s), "chunked", 7))
+        else if (!strncasecmp(s, "transfer-encoding:", 18) &&
+                 memmem(s, (size_t)(e - s), "chunked", 7))
             chunked = true;
-        else if (!strncasecmp(s, "connection:", 11) && !strncasecmp(s + 11 + strspn(s + 11, " "), "close", 5))
+        else if (!strncasecmp(s, "connection:", 11) &&
+                 !strncasecmp(s + 11 + strspn(s + 11, " "), "close", 5))
             close_after = true;
     }
     size_t total = head;
@@ -771,7 +774,8 @@ static long pub_response(conn_t *c, char *p, size_t n)
     } else {
         ld.sother++;
         if (ld.sother <= 3)
-            fprintf(stderr, "ptload: push answered %d: %.*s\n", status, (int)(n < 300 ? n : 300), p);
+            fprintf(stderr, "ptload: push answered %d: %.*s\n", status, (int)(n < 300 ? n : 300),
+                    p);
     }
     if (close_after)
         return -2;
@@ -919,7 +923,8 @@ static void print_done(void)
     int64_t end = ld.t_last_event > ld.t0 ? ld.t_last_event : now_ns();
     printf("DONE {\"sent\":%ld,\"ok\":%ld,\"ok_fast\":%ld,\"ok_slow\":%ld,\"recv_fast\":%ld,"
            "\"recv_slow\":%ld,\"s410\":%ld,\"s429\":%ld,\"sother\":%ld,\"neterr\":%ld,"
-           "\"skipped\":%ld,\"stray\":%ld,\"closed\":%d,\"open\":%d,\"msg_sent\":%ld,\"msg_replies\":%ld,"
+           "\"skipped\":%ld,\"stray\":%ld,\"closed\":%d,\"open\":%d,\"msg_sent\":%ld,\"msg_"
+           "replies\":%ld,"
            "\"run_s\":%.6f,\"send_s\":%.6f,\"cpu_s\":%.3f,\"lat\":",
            ld.next_k, ld.ok, ld.ok_fast, ld.ok_slow, ld.recv_fast, ld.recv_slow, ld.s410, ld.s429,
            ld.sother, ld.neterr, ld.skipped, ld.stray, ld.closed_in_run, ld.open, ld.msg_sent,
@@ -1023,9 +1028,36 @@ static void usage(void)
 static void parse_args(int argc, char **argv)
 {
     enum {
-        O_HOST = 256, O_PORT, O_PUBPORT, O_WSPATH, O_PUBPATH, O_CLIENTS, O_CONC, O_SRCIPS,
-        O_SRCBASE, O_ID, O_PROC, O_PUB, O_PUBS, O_PUSHES, O_RATE, O_PAYLOAD, O_PERIOD, O_ROUNDS, O_SLOW,
-        O_SLOWSHARE, O_SLOWRCV, O_SLOWMSS, O_SLOWREADS, O_MSG, O_MESSAGES, O_DRAIN, O_DEADLINE, O_AK, O_SK, O_REGION,
+        O_HOST = 256,
+        O_PORT,
+        O_PUBPORT,
+        O_WSPATH,
+        O_PUBPATH,
+        O_CLIENTS,
+        O_CONC,
+        O_SRCIPS,
+        O_SRCBASE,
+        O_ID,
+        O_PROC,
+        O_PUB,
+        O_PUBS,
+        O_PUSHES,
+        O_RATE,
+        O_PAYLOAD,
+        O_PERIOD,
+        O_ROUNDS,
+        O_SLOW,
+        O_SLOWSHARE,
+        O_SLOWRCV,
+        O_SLOWMSS,
+        O_SLOWREADS,
+        O_MSG,
+        O_MESSAGES,
+        O_DRAIN,
+        O_DEADLINE,
+        O_AK,
+        O_SK,
+        O_REGION,
     };
     static const struct option lo[] = {
         {"host", required_argument, NULL, O_HOST},
@@ -1063,53 +1095,111 @@ static void parse_args(int argc, char **argv)
     int o;
     while ((o = getopt_long(argc, argv, "", lo, NULL)) != -1) {
         switch (o) {
-        case O_HOST: opt.host = optarg; break;
-        case O_PORT: opt.port = atoi(optarg); break;
-        case O_PUBPORT: opt.pub_port = atoi(optarg); break;
-        case O_WSPATH: opt.ws_path = optarg; break;
-        case O_PUBPATH: opt.pub_path = optarg; break;
-        case O_CLIENTS: opt.clients = atoi(optarg); break;
-        case O_CONC: opt.conc = atoi(optarg); break;
-        case O_SRCIPS: opt.src_ips = atoi(optarg); break;
-        case O_SRCBASE: opt.src_base = atoi(optarg); break;
+        case O_HOST:
+            opt.host = optarg;
+            break;
+        case O_PORT:
+            opt.port = atoi(optarg);
+            break;
+        case O_PUBPORT:
+            opt.pub_port = atoi(optarg);
+            break;
+        case O_WSPATH:
+            opt.ws_path = optarg;
+            break;
+        case O_PUBPATH:
+            opt.pub_path = optarg;
+            break;
+        case O_CLIENTS:
+            opt.clients = atoi(optarg);
+            break;
+        case O_CONC:
+            opt.conc = atoi(optarg);
+            break;
+        case O_SRCIPS:
+            opt.src_ips = atoi(optarg);
+            break;
+        case O_SRCBASE:
+            opt.src_base = atoi(optarg);
+            break;
         case O_ID:
             opt.id_mode = !strcmp(optarg, "whoami") ? ID_WHOAMI
                           : !strcmp(optarg, "path") ? ID_PATH
                                                     : ID_NONE;
             break;
-        case O_PROC: opt.proc = atoi(optarg); break;
+        case O_PROC:
+            opt.proc = atoi(optarg);
+            break;
         case O_PUB:
             opt.pub_mode = !strcmp(optarg, "sigv4")     ? PUB_SIGV4
                            : !strcmp(optarg, "nchan")   ? PUB_NCHAN
                            : !strcmp(optarg, "pushpin") ? PUB_PUSHPIN
                                                         : PUB_NONE;
             break;
-        case O_PUBS: opt.publishers = atoi(optarg); break;
-        case O_PUSHES: opt.pushes = atol(optarg); break;
-        case O_RATE: opt.rate = atof(optarg); break;
-        case O_PAYLOAD: opt.payload = atoi(optarg); break;
-        case O_PERIOD: opt.period_ms = atoi(optarg); break;
-        case O_ROUNDS: opt.rounds = atol(optarg); break;
-        case O_SLOW: opt.slow = atoi(optarg); break;
-        case O_SLOWSHARE: opt.slow_share = atof(optarg); break;
-        case O_SLOWRCV: opt.slow_rcvbuf = atoi(optarg); break;
-        case O_SLOWREADS: opt.slow_reads = true; break;
-        case O_SLOWMSS: opt.slow_mss = atoi(optarg); break;
-        case O_MSG: opt.msg = optarg; break;
-        case O_MESSAGES: opt.messages = atol(optarg); break;
-        case O_DRAIN: opt.drain_s = atof(optarg); break;
-        case O_DEADLINE: opt.deadline_s = atoi(optarg); break;
-        case O_AK: opt.ak = optarg; break;
-        case O_SK: opt.sk = optarg; break;
-        case O_REGION: opt.region = optarg; break;
-        default: usage();
+        case O_PUBS:
+            opt.publishers = atoi(optarg);
+            break;
+        case O_PUSHES:
+            opt.pushes = atol(optarg);
+            break;
+        case O_RATE:
+            opt.rate = atof(optarg);
+            break;
+        case O_PAYLOAD:
+            opt.payload = atoi(optarg);
+            break;
+        case O_PERIOD:
+            opt.period_ms = atoi(optarg);
+            break;
+        case O_ROUNDS:
+            opt.rounds = atol(optarg);
+            break;
+        case O_SLOW:
+            opt.slow = atoi(optarg);
+            break;
+        case O_SLOWSHARE:
+            opt.slow_share = atof(optarg);
+            break;
+        case O_SLOWRCV:
+            opt.slow_rcvbuf = atoi(optarg);
+            break;
+        case O_SLOWREADS:
+            opt.slow_reads = true;
+            break;
+        case O_SLOWMSS:
+            opt.slow_mss = atoi(optarg);
+            break;
+        case O_MSG:
+            opt.msg = optarg;
+            break;
+        case O_MESSAGES:
+            opt.messages = atol(optarg);
+            break;
+        case O_DRAIN:
+            opt.drain_s = atof(optarg);
+            break;
+        case O_DEADLINE:
+            opt.deadline_s = atoi(optarg);
+            break;
+        case O_AK:
+            opt.ak = optarg;
+            break;
+        case O_SK:
+            opt.sk = optarg;
+            break;
+        case O_REGION:
+            opt.region = optarg;
+            break;
+        default:
+            usage();
         }
     }
     if (opt.port <= 0 || opt.clients < 0 || opt.conc < 1 || opt.publishers < 0 ||
         opt.slow > opt.clients || opt.payload < 32 || opt.payload > 60000 ||
         (opt.pub_mode == PUB_SIGV4 && (!opt.ak || !opt.sk)) ||
         (opt.period_ms > 0 && opt.rounds <= 0) ||
-        ((opt.pushes > 0 || opt.period_ms > 0) && (opt.publishers == 0 || opt.pub_mode == PUB_NONE)))
+        ((opt.pushes > 0 || opt.period_ms > 0) &&
+         (opt.publishers == 0 || opt.pub_mode == PUB_NONE)))
         usage();
     if (!opt.pub_port)
         opt.pub_port = opt.port;

@@ -39,8 +39,8 @@ int route_idsrc_parse(const char *s, bool http, route_idsrc_kind_t *kind, const 
             continue;
         for (const char *c = s + pl; *c; c++) {
             /* Header names are tokens; the others are names of the same characters. */
-            if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
-                  strchr("!#$%&'*+.^_`|~-", *c)))
+            if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
+                  (*c >= '0' && *c <= '9') || strchr("!#$%&'*+.^_`|~-", *c)))
                 return PT_EINVAL;
         }
         *kind = P[i].k;
@@ -152,8 +152,7 @@ void route_arn_ws(const route_ctx_t *ctx, const char *route_key, buf_t *out)
 void route_arn_http(const route_http_ctx_t *hc, buf_t *out)
 {
     route_arn_api(hc->region, hc->account_id, hc->api ? hc->api->id : NULL, out);
-    buf_printf(out, "/%s/%.*s/", hc->stage ? hc->stage->name : "", (int)hc->method_len,
-               hc->method);
+    buf_printf(out, "/%s/%.*s/", hc->stage ? hc->stage->name : "", (int)hc->method_len, hc->method);
     const char *p = hc->rel_path;
     size_t n = hc->rel_path_len;
     if (n && p[0] == '/') {

@@ -33,7 +33,7 @@ static const struct {
     const char *kty;
     const char *crv; /* EC only */
 } ALGS[] = {
-    {"RS256", "RSA", NULL},    {"RS384", "RSA", NULL},    {"RS512", "RSA", NULL},
+    {"RS256", "RSA", NULL},   {"RS384", "RSA", NULL},   {"RS512", "RSA", NULL},
     {"ES256", "EC", "P-256"}, {"ES384", "EC", "P-384"}, {"ES512", "EC", "P-521"},
 };
 
@@ -186,8 +186,7 @@ int route_jwks_parse(const char *text, size_t len, json_t **out, const char **wh
     return PT_OK;
 }
 
-static void quiet(void *misc, const char *file, int line, uint64_t err, const char *fmt,
-                  va_list ap)
+static void quiet(void *misc, const char *file, int line, uint64_t err, const char *fmt, va_list ap)
 {
     (void)misc;
     (void)file;
@@ -340,8 +339,7 @@ static bool has_scope(const json_t *claims, const char *want)
     return false;
 }
 
-int route_jwt_check_scopes(const json_t *claims, char *const *required, size_t n,
-                           const char **why)
+int route_jwt_check_scopes(const json_t *claims, char *const *required, size_t n, const char **why)
 {
     for (size_t i = 0; i < n; i++)
         if (has_scope(claims, required[i]))

@@ -240,8 +240,7 @@ static int condition(const json_t *c, stmt_t *s, buf_t *err)
     {
         bool in = strcmp(op, "IpAddress") == 0;
         if (!in && strcmp(op, "NotIpAddress") != 0) {
-            why(err, "Condition operator %s is not supported (IpAddress and NotIpAddress are)",
-                op);
+            why(err, "Condition operator %s is not supported (IpAddress and NotIpAddress are)", op);
             return PT_EINVAL;
         }
         const char *k;
@@ -260,8 +259,8 @@ static int condition(const json_t *c, stmt_t *s, buf_t *err)
                 why(err, "%s is given twice", op);
                 return PT_EINVAL;
             }
-            int rc = in ? cidrs(v, &s->ip_in, &s->nip_in, err)
-                        : cidrs(v, &s->ip_out, &s->nip_out, err);
+            int rc =
+                in ? cidrs(v, &s->ip_in, &s->nip_in, err) : cidrs(v, &s->ip_out, &s->nip_out, err);
             if (rc != PT_OK)
                 return rc;
             if (in)

@@ -190,16 +190,16 @@ typedef struct route_limits {
     uint64_t max_request_body_bytes;         /* 10485760 (REST bodies) */
     uint32_t max_integration_response_bytes; /* 10485760 */
     bool allow_binary;                       /* false: binary frames close 1003, as AWS */
-    uint32_t shutdown_grace_ms; /* time to wait for $disconnect integrations at exit: 5000 */
+    uint32_t shutdown_grace_ms;  /* time to wait for $disconnect integrations at exit: 5000 */
     uint64_t registry_max_bytes; /* LMDB map growth limit; 0 = the store's default (4 GiB) */
     /* Issue 7, Portico extensions, all off (0) by default (docs/security.md). */
-    uint32_t max_connections_per_ip;        /* concurrent WebSockets per source IP */
-    double connect_rate_per_ip;             /* new connections per second per source IP */
-    uint32_t connect_burst_per_ip;          /* ... and their burst */
-    double message_rate_per_connection;     /* messages per second per connection */
-    uint32_t message_burst_per_connection;  /* ... and their burst */
-    double connections_api_rate;            /* @connections requests per second */
-    uint32_t connections_api_burst;         /* ... and their burst */
+    uint32_t max_connections_per_ip;       /* concurrent WebSockets per source IP */
+    double connect_rate_per_ip;            /* new connections per second per source IP */
+    uint32_t connect_burst_per_ip;         /* ... and their burst */
+    double message_rate_per_connection;    /* messages per second per connection */
+    uint32_t message_burst_per_connection; /* ... and their burst */
+    double connections_api_rate;           /* @connections requests per second */
+    uint32_t connections_api_burst;        /* ... and their burst */
 } route_limits_t;
 
 /* server.aws: how Portico itself calls AWS (Lambda Invoke). Every field NULL when absent; the
@@ -235,7 +235,7 @@ typedef struct route_config {
     route_server_t server;
     route_api_t *apis;
     size_t napis;
-    void *_arena; /* private */
+    void *_arena;                    /* private */
     struct route_security *security; /* apiKeys, usagePlans, server.throttle (routes/security.h) */
 } route_config_t;
 

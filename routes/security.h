@@ -147,12 +147,12 @@ typedef struct route_authorizer {
     char *uri; /* authorizerUri: a Lambda (invoke ARN, ARN, name) or an http(s) URL */
     route_idsrc_t *ids;
     size_t nids;
-    int ttl_s;                 /* authorizerResultTtlInSeconds, 0..3600 (0: no caching) */
-    bool v2;                   /* authorizerPayloadFormatVersion "2.0" (HTTP APIs) */
-    bool simple;               /* enableSimpleResponses (2.0 only) */
-    int timeout_ms;            /* Portico: how long to wait for the authorizer; 10000 */
-    char *issuer;              /* jwtConfiguration.issuer */
-    char **audience;           /* jwtConfiguration.audience */
+    int ttl_s;       /* authorizerResultTtlInSeconds, 0..3600 (0: no caching) */
+    bool v2;         /* authorizerPayloadFormatVersion "2.0" (HTTP APIs) */
+    bool simple;     /* enableSimpleResponses (2.0 only) */
+    int timeout_ms;  /* Portico: how long to wait for the authorizer; 10000 */
+    char *issuer;    /* jwtConfiguration.issuer */
+    char **audience; /* jwtConfiguration.audience */
     size_t naudience;
     char *jwks_uri;  /* jwtConfiguration.jwksUri (Portico), else discovered from the issuer */
     char *jwks_file; /* jwtConfiguration.jwksFile (Portico): a local JWK set */
@@ -247,7 +247,7 @@ void route_az_event_http(const route_http_ctx_t *hc, bool v2, const char *arn,
                          const route_identity_t *id, buf_t *out);
 
 typedef enum route_az_verdict {
-    ROUTE_AZ_OK = 0,      /* a well-formed output: evaluate it (route_az_decide) */
+    ROUTE_AZ_OK = 0,       /* a well-formed output: evaluate it (route_az_decide) */
     ROUTE_AZ_UNAUTHORIZED, /* the function failed with "Unauthorized": 401 */
     ROUTE_AZ_FORBIDDEN,    /* 403 (an http authorizer answered 403) */
     ROUTE_AZ_ERROR,        /* anything else (malformed, too large, failed): 500 */
@@ -256,13 +256,13 @@ typedef enum route_az_verdict {
 /* A parsed authorizer output. Owned; route_az_result_free. */
 typedef struct route_az_result {
     route_az_verdict_t verdict;
-    char *principal_id;           /* NULL when absent (simple responses) */
-    route_policy_t *policy;       /* policyDocument; NULL for simple responses */
-    bool simple;                  /* {"isAuthorized": ..., "context": ...} */
-    bool is_authorized;           /* simple responses */
-    json_t *context;              /* object or NULL */
-    char *usage_identifier_key;   /* NULL when absent */
-    char why[96];                 /* for logs when verdict != OK */
+    char *principal_id;         /* NULL when absent (simple responses) */
+    route_policy_t *policy;     /* policyDocument; NULL for simple responses */
+    bool simple;                /* {"isAuthorized": ..., "context": ...} */
+    bool is_authorized;         /* simple responses */
+    json_t *context;            /* object or NULL */
+    char *usage_identifier_key; /* NULL when absent */
+    char why[96];               /* for logs when verdict != OK */
 } route_az_result_t;
 
 #define ROUTE_AZ_MAX_OUTPUT 8192 /* "Lambda authorizer result size: 8 KB" (spec 9) */
@@ -294,10 +294,10 @@ json_t *route_az_context_ws(const route_az_result_t *r);
 
 /* A decoded compact JWS. Owned; route_jwt_free. */
 typedef struct route_jwt {
-    json_t *jws;    /* flattened JSON serialization {protected, payload, signature} for libjose */
-    json_t *header; /* decoded protected header */
-    json_t *claims; /* decoded payload (an object) */
-    char alg[8];    /* RS256, RS384, RS512, ES256, ES384, ES512 */
+    json_t *jws;     /* flattened JSON serialization {protected, payload, signature} for libjose */
+    json_t *header;  /* decoded protected header */
+    json_t *claims;  /* decoded payload (an object) */
+    char alg[8];     /* RS256, RS384, RS512, ES256, ES384, ES512 */
     const char *kid; /* points into header; NULL when absent */
 } route_jwt_t;
 
@@ -336,8 +336,7 @@ int route_jwt_check_claims(const json_t *claims, const char *issuer, char *const
                            size_t naudience, int64_t now, int skew_s, const char **why);
 /* The token's scopes ("scope" space-separated or "scp" string/list) contain at least one of
  * required (n > 0). Returns PT_OK or PT_EAUTH with *why. */
-int route_jwt_check_scopes(const json_t *claims, char *const *required, size_t n,
-                           const char **why);
+int route_jwt_check_scopes(const json_t *claims, char *const *required, size_t n, const char **why);
 /* requestContext.authorizer of a 2.0 event: {"jwt": {"claims": {...}, "scopes": [...]|null}},
  * claims rendered as AWS renders them (every value a string; lists as "[a b]"). v1 gives
  * {"claims": ..., "scopes": ...}. New reference. */
@@ -378,8 +377,8 @@ int64_t route_quota_window(route_quota_period_t p, int offset, int64_t t);
 /* Counts one request: a counter of an older window restarts at 0. Returns true when it fits
  * (used <= limit afterwards; the counter is incremented), false when the quota is spent (the
  * counter is left as it is). */
-bool route_quota_take(route_quota_period_t p, int offset, int64_t limit,
-                      route_quota_counter_t *c, int64_t now_s);
+bool route_quota_take(route_quota_period_t p, int offset, int64_t limit, route_quota_counter_t *c,
+                      int64_t now_s);
 
 /* ============================================================================================
  * API keys (apiKeyRequired, apiKeySelectionExpression, usage plans).

@@ -111,8 +111,8 @@ int64_t route_quota_window(route_quota_period_t p, int offset, int64_t t)
     return 0;
 }
 
-bool route_quota_take(route_quota_period_t p, int offset, int64_t limit,
-                      route_quota_counter_t *c, int64_t now_s)
+bool route_quota_take(route_quota_period_t p, int offset, int64_t limit, route_quota_counter_t *c,
+                      int64_t now_s)
 {
     int64_t w = route_quota_window(p, offset, now_s);
     if (c->window_start != w) {

@@ -3,9 +3,10 @@
  * Drives gateway/conn.c, http.c, wsconn.c, connect.c, rest.c, callback.c and admin.c exactly as
  * a worker does, but without threads or a listener: one worker and the admin loop are set up
  * in-process (a real LMDB registry in a temporary directory, the metrics, an idle integration
- * thread: MOCK integrations only, so every answer is computed inline), and each input is one client connection on a
- * socketpair. After every write the harness runs what a loop turn runs: the connection's read
- * event, both inboxes, the registry commit, the corked writes, the dead-connection sweep.
+ * thread: MOCK integrations only, so every answer is computed inline), and each input is one client
+ * connection on a socketpair. After every write the harness runs what a loop turn runs: the
+ * connection's read event, both inboxes, the registry commit, the corked writes, the
+ * dead-connection sweep.
  *
  * Input format:
  *   byte 0   flags: bit0 the connection is on the admin port; bit1 fire the connection's

@@ -1,3 +1,4 @@
+# gen_front_corpus.py: writes seed inputs for fuzz_front (request heads and WebSocket frames) into a directory.
 import os, struct, sys
 out = sys.argv[1]
 def frame(op, payload, fin=True, mask=b"\x01\x02\x03\x04"):
