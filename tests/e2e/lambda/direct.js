@@ -26,4 +26,9 @@ const server = http.createServer((req, res) => {
 });
 server.keepAliveTimeout = 60000;
 server.listen(0, "127.0.0.1", () => console.log(server.address().port));
-process.on("SIGTERM", () => server.close(() => process.exit(0)));
+// Node 18's close() waits for idle keep-alive sockets (the gateway's pooled connection) to end;
+// 19+ closes them itself. Close them here so a stop by PID is prompt on both.
+process.on("SIGTERM", () => {
+  server.close(() => process.exit(0));
+  server.closeAllConnections();
+});
