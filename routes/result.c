@@ -32,55 +32,6 @@
  *   reads); with true, body is base64-decoded, and an undecodable body is malformed.
  */
 
-static int scalar_text(const json_t *v, char **out)
-{
-    buf_t b = BUF_INIT;
-    switch (json_typeof(v)) {
-    case JSON_STRING:
-        *out = pt_xmemdup(json_string_value(v), json_string_length(v) + 1);
-        return PT_OK;
-    case JSON_INTEGER:
-    case JSON_REAL:
-    case JSON_TRUE:
-    case JSON_FALSE:
-        route__json_write(&b, v);
-        *out = buf_steal(&b, NULL);
-        return PT_OK;
-    default:
-        return PT_EPARSE;
-    }
-}
-
-static int parse_status(const json_t *v, int *out)
-{
-    long long s;
-    if (json_is_integer(v)) {
-        s = json_integer_value(v);
-    } else if (json_is_real(v)) {
-        double d = json_real_value(v);
-        if (!(d >= 100 && d <= 599) || d != (double)(long long)d) /* range first: no UB cast */
-            return PT_EPARSE;
-        s = (long long)d;
-    } else if (json_is_string(v)) {
-        const char *p = json_string_value(v);
-        size_t n = json_string_length(v);
-        if (n == 0 || n > 3)
-            return PT_EPARSE;
-        s = 0;
-        for (size_t i = 0; i < n; i++) {
-            if (p[i] < '0' || p[i] > '9')
-                return PT_EPARSE;
-            s = s * 10 + (p[i] - '0');
-        }
-    } else {
-        return PT_EPARSE;
-    }
-    if (s < 100 || s > 599)
-        return PT_EPARSE;
-    *out = (int)s;
-    return PT_OK;
-}
-
 /* Copies a headers object with every value turned into a string (NULL values dropped). */
 static int parse_headers(const json_t *v, json_t **out)
 {
@@ -93,7 +44,7 @@ static int parse_headers(const json_t *v, json_t **out)
         char *s;
         if (json_is_null(x))
             continue;
-        if (scalar_text(x, &s) != PT_OK) {
+        if (route__scalar_text(x, &s) != PT_OK) {
             json_decref(h);
             return PT_EPARSE;
         }
@@ -123,7 +74,7 @@ static int parse_mv_headers(const json_t *v, json_t **out)
             const json_t *e = json_array_get(x, i);
             if (json_is_null(e))
                 continue;
-            if (scalar_text(e, &s) != PT_OK)
+            if (route__scalar_text(e, &s) != PT_OK)
                 goto fail;
             json_array_append_new(arr, json_string_nocheck(s));
             free(s);
@@ -167,7 +118,7 @@ int route_proxy_result_parse(const char *text, size_t len, route_proxy_result_t 
     {
 #define KEY(lit) (kl == sizeof(lit) - 1 && memcmp(k, lit, kl) == 0)
         if (KEY("statusCode")) {
-            if (!json_is_null(v) && parse_status(v, &res->status_code) != PT_OK)
+            if (!json_is_null(v) && route__parse_status(v, &res->status_code) != PT_OK)
                 rc = PT_EPARSE;
         } else if (KEY("headers")) {
             if (json_is_object(v))
@@ -201,7 +152,7 @@ int route_proxy_result_parse(const char *text, size_t len, route_proxy_result_t 
     }
     if (body) {
         char *s;
-        if (scalar_text(body, &s) != PT_OK) {
+        if (route__scalar_text(body, &s) != PT_OK) {
             rc = PT_EPARSE;
             goto fail;
         }

@@ -81,6 +81,11 @@ void route__utf8_sanitize(buf_t *out, const char *s, size_t n);
  * round-trip form). depth guards against pathological nesting: deeper than 4096 levels is
  * written as null. */
 void route__json_write(buf_t *out, const json_t *v);
+/* A Lambda result's scalar (string, number, boolean) as text (*out owned by the caller);
+ * PT_EPARSE for other types. */
+int route__scalar_text(const json_t *v, char **out);
+/* A Lambda result's statusCode (integer, integral real or 3-digit string, 100-599). */
+int route__parse_status(const json_t *v, int *out);
 /* Shortest "%.Ng" that reads back as d, with ".0" added to integral values ("1.0", "0.1",
  * "1e+300"). out needs 32 bytes. */
 void route__fmt_real(double d, char out[32]);

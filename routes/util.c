@@ -355,3 +355,53 @@ out:
     buf_free(&b);
     return rc;
 }
+
+/* Lambda proxy results (result.c, http_result.c): a scalar as text, a statusCode. */
+int route__scalar_text(const json_t *v, char **out)
+{
+    buf_t b = BUF_INIT;
+    switch (json_typeof(v)) {
+    case JSON_STRING:
+        *out = pt_xmemdup(json_string_value(v), json_string_length(v) + 1);
+        return PT_OK;
+    case JSON_INTEGER:
+    case JSON_REAL:
+    case JSON_TRUE:
+    case JSON_FALSE:
+        route__json_write(&b, v);
+        *out = buf_steal(&b, NULL);
+        return PT_OK;
+    default:
+        return PT_EPARSE;
+    }
+}
+
+int route__parse_status(const json_t *v, int *out)
+{
+    long long s;
+    if (json_is_integer(v)) {
+        s = json_integer_value(v);
+    } else if (json_is_real(v)) {
+        double d = json_real_value(v);
+        if (!(d >= 100 && d <= 599) || d != (double)(long long)d) /* range first: no UB cast */
+            return PT_EPARSE;
+        s = (long long)d;
+    } else if (json_is_string(v)) {
+        const char *p = json_string_value(v);
+        size_t n = json_string_length(v);
+        if (n == 0 || n > 3)
+            return PT_EPARSE;
+        s = 0;
+        for (size_t i = 0; i < n; i++) {
+            if (p[i] < '0' || p[i] > '9')
+                return PT_EPARSE;
+            s = s * 10 + (p[i] - '0');
+        }
+    } else {
+        return PT_EPARSE;
+    }
+    if (s < 100 || s > 599)
+        return PT_EPARSE;
+    *out = (int)s;
+    return PT_OK;
+}
