@@ -702,12 +702,12 @@ void gw_disconnect(gw_worker_t *w, gw_ws_t *ws)
     char request_id[ID_LEN + 1];
     id_request_new(&w->ids, request_id);
     /* Owed until it is answered: a crash before that replays it at the next start. */
-    if (gw_disconnect_fire(w, ws, code, reason, request_id) == PT_OK)
+    if (gw_disconnect_fire(w, ws, code, reason, request_id, 1) == PT_OK)
         gw_outbox_owe(w, ws, code, reason, request_id);
 }
 
 int gw_disconnect_fire(gw_worker_t *w, gw_ws_t *ws, int code, const char *reason,
-                       const char *request_id)
+                       const char *request_id, unsigned attempt)
 {
     const route_route_t *route = ws->api->r_disconnect;
     if (!route || !route->integration || route->integration->type == ROUTE_INTEG_MOCK) {
@@ -721,6 +721,7 @@ int gw_disconnect_fire(gw_worker_t *w, gw_ws_t *ws, int code, const char *reason
     ctx.disconnect_reason = reason;
     gw_call_t *call = call_new(w, GW_CALL_DISCONNECT, ws, route);
     memcpy(call->request_id, request_id, sizeof call->request_id);
+    call->attempt = attempt;
     if (call_submit(w, call, &ctx) != PT_OK) {
         gw_call_free(call);
         gw_ops_submit_failed(w, &ctx);

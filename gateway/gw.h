@@ -215,6 +215,7 @@ typedef struct gw_call {
     char connection_id[ID_LEN + 1];
     char request_id[ID_LEN + 1];
     char message_id[ID_LEN + 1];
+    unsigned attempt; /* $disconnect: which attempt this call is, 1 for the first (outbox.c) */
     int64_t connected_at_ms;
     int64_t request_time_ms;
     char *source_ip;      /* owned */
@@ -301,6 +302,7 @@ typedef struct gw_worker {
     gw_conn_t *dead_list;   /* closed this turn, freed at its end */
     gw_conn_t *all_conns;   /* every open connection */
     store_batch_t *batch;
+    struct gw_retry *retries; /* owned: failed $disconnects waiting, soonest first (outbox.c) */
     uint64_t next_park_token;
     /* parked HTTP requests: token -> conn (small open-addressing table) */
     gw_conn_t **parked;
@@ -491,21 +493,25 @@ void gw_upgrade(gw_conn_t *c, const http_request_t *req, const route_api_t *api,
                 const route_stage_t *stage);
 void gw_message(gw_conn_t *c, const char *msg, size_t len);
 void gw_disconnect(gw_worker_t *w, gw_ws_t *ws);
-/* Fires the $disconnect integration with this code, reason and requestId. PT_OK when a call
- * went out, PT_ENOTFOUND when the route has nothing to call (logged), PT_EINVAL when the
- * request could not be built. */
+/* Fires the $disconnect integration with this code, reason and requestId, as attempt number
+ * attempt (1 for the first). PT_OK when a call went out, PT_ENOTFOUND when the route has
+ * nothing to call (logged), PT_EINVAL when the request could not be built. */
 int gw_disconnect_fire(gw_worker_t *w, gw_ws_t *ws, int code, const char *reason,
-                       const char *request_id);
+                       const char *request_id, unsigned attempt);
 
 /* outbox.c: the crash-safe $disconnect (store.h's outbox). owe queues the entry in w's batch
  * next to the registry delete; settle (on w) and settle_late (any thread, the worker being
- * gone) delete it once answered, or count a failed attempt; recover sweeps the registry left
- * by an earlier run and fires what is owed on w, before any worker thread runs; maintain
- * clears stale LMDB reader slots every few seconds (admin loop). */
+ * gone) delete it once answered, or count a failed attempt, which w retries later (retry runs
+ * the due ones, next_retry says in how many ms the next is due, -1 for none); recover sweeps
+ * the registry left by an earlier run and fires what is owed on w, before any worker thread
+ * runs; maintain clears stale LMDB reader slots every few seconds (admin loop). */
 void gw_outbox_owe(gw_worker_t *w, const gw_ws_t *ws, int code, const char *reason,
                    const char *request_id);
 void gw_outbox_settle(gw_worker_t *w, const gw_call_t *call);
 void gw_outbox_settle_late(gw_server_t *srv, const gw_call_t *call);
+void gw_outbox_retry(gw_worker_t *w, int64_t now_ms);
+int64_t gw_outbox_next_retry(const gw_worker_t *w, int64_t now_ms);
+void gw_outbox_retries_free(gw_worker_t *w);
 int gw_outbox_recover(gw_server_t *srv, gw_worker_t *w);
 void gw_outbox_maintain(gw_server_t *srv, int64_t now_ms);
 void gw_on_integ(gw_worker_t *w, gw_call_t *call);

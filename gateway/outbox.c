@@ -4,10 +4,17 @@
  * Every $disconnect the gateway fires is first owed: gw_outbox_owe queues an outbox entry in the
  * worker's batch, next to the registry delete of the connection, so both commit in one LMDB
  * transaction at the end of the loop turn. The entry is deleted when the integration answers
- * (any HTTP status: the backend heard about it) or after GW_OUTBOX_ATTEMPTS failed attempts. At
- * start-up, gw_outbox_recover turns the registry records a killed run left behind into entries
- * (store_sweep_outbox, code 1006) and fires every entry again. A kill -9 at any point therefore
- * loses no $disconnect; one may arrive twice (at least once, as AWS's own delivery).
+ * (any HTTP status: the backend heard about it). A failed attempt (refused, reset, timed out)
+ * is retried by the same worker after a back-off (1 s, 4 s, 16 s, 64 s), with the same
+ * requestId, until GW_OUTBOX_ATTEMPTS attempts were made; then the entry is dropped with a
+ * warning. At start-up, gw_outbox_recover turns the registry records a killed run left behind
+ * into entries (store_sweep_outbox, code 1006) and fires every entry again. A kill -9 at any
+ * point therefore loses no $disconnect; one may arrive twice (at least once, as AWS's own
+ * delivery).
+ *
+ * An entry's attempts counts the attempts started, written before each one goes out (the
+ * first with the entry itself), so an entry whose call crashes the process is not replayed
+ * forever; a retry waiting in memory when the process stops is replayed at the next start.
  */
 #include "gateway/gw.h"
 #include "common/err.h"
@@ -19,7 +26,16 @@
 
 /* Attempts per $disconnect, over restarts: a backend that never answers (or an entry whose
  * replay crashes the process) does not hold the outbox forever. */
-#define GW_OUTBOX_ATTEMPTS 3
+#define GW_OUTBOX_ATTEMPTS 5
+/* Wait before the retry that follows attempt n: GW_RETRY_FIRST_MS << 2 * (n - 1). */
+#define GW_RETRY_FIRST_MS 1000
+
+/* A failed $disconnect waiting in memory for its next attempt on the worker that fired it. */
+typedef struct gw_retry {
+    struct gw_retry *next;
+    int64_t due_ms; /* monotonic */
+    char id[ID_LEN + 1];
+} gw_retry_t;
 
 /* The record as the registry had it: what the replayed event is built from. */
 static void conn_of_ws(const gw_worker_t *w, const gw_ws_t *ws, store_conn_t *rec,
@@ -56,37 +72,45 @@ void gw_outbox_owe(gw_worker_t *w, const gw_ws_t *ws, int code, const char *reas
     e.close_reason = (char *)reason;
     e.request_id = (char *)request_id;
     e.closed_at_ms = time_now_ms();
-    e.attempts = 0;
+    e.attempts = 1; /* the one just fired */
     if (store_batch_outbox_put(w->batch, &e) != PT_OK)
         LOG_WARN("[conn|%s] $disconnect not kept in the outbox (a field is over its limit)",
                  ws->id);
     free(az);
 }
 
-/* After a failed attempt: keep the entry with one more attempt, or drop it when they are spent.
- * Reads the entry, so it runs only on failures. */
-static void settle_failed(store_t *st, store_batch_t *b, const char *id)
+static void schedule_retry(gw_worker_t *w, const char *id, unsigned attempt, int64_t now_ms)
 {
-    store_outbox_t e;
-    if (store_outbox_get(st, id, &e) != PT_OK)
-        return; /* gone already (or unreadable: the replay skips it) */
-    if (e.attempts + 1 >= GW_OUTBOX_ATTEMPTS) {
-        LOG_WARN("[conn|%s] $disconnect failed %u times; dropped from the outbox", id,
-                 e.attempts + 1);
-        store_batch_outbox_del(b, id);
-    } else {
-        e.attempts++;
-        store_batch_outbox_put(b, &e); /* retried at the next start */
-    }
-    store_outbox_clear(&e);
+    gw_retry_t *r = pt_xcalloc(1, sizeof *r); /* owned by w->retries until it is due */
+    unsigned shift = 2 * (attempt - 1);
+    r->due_ms = now_ms + ((int64_t)GW_RETRY_FIRST_MS << (shift < 20 ? shift : 20));
+    memcpy(r->id, id, sizeof r->id);
+    gw_retry_t **p = &w->retries;
+    while (*p && (*p)->due_ms <= r->due_ms)
+        p = &(*p)->next;
+    r->next = *p;
+    *p = r;
+}
+
+/* A failed attempt: the entry stays (its attempts were counted when it went out) and is tried
+ * again later, or dropped once every attempt failed. Returns whether it stays. */
+static bool settle_failed(store_batch_t *b, const gw_call_t *call)
+{
+    if (call->attempt < GW_OUTBOX_ATTEMPTS)
+        return true;
+    LOG_WARN("[conn|%s] $disconnect failed %u times; dropped from the outbox", call->connection_id,
+             call->attempt);
+    store_batch_outbox_del(b, call->connection_id);
+    return false;
 }
 
 void gw_outbox_settle(gw_worker_t *w, const gw_call_t *call)
 {
     if (call->job && call->job->error == PT_OK)
         store_batch_outbox_del(w->batch, call->connection_id);
-    else
-        settle_failed(w->srv->store, w->batch, call->connection_id);
+    else if (settle_failed(w->batch, call) && !w->stopping)
+        schedule_retry(w, call->connection_id, call->attempt, time_mono_ms());
+    /* stopping: the next start replays it */
 }
 
 void gw_outbox_settle_late(gw_server_t *srv, const gw_call_t *call)
@@ -95,7 +119,7 @@ void gw_outbox_settle_late(gw_server_t *srv, const gw_call_t *call)
     if (call->job && call->job->error == PT_OK)
         store_batch_outbox_del(b, call->connection_id);
     else
-        settle_failed(srv->store, b, call->connection_id);
+        settle_failed(b, call); /* kept: replayed at the next start */
     if (store_batch_len(b))
         store_batch_commit(srv->store, b, NULL, NULL);
     store_batch_free(b);
@@ -125,8 +149,8 @@ static int on_entry(void *ctx, const store_outbox_t *e)
     return 0;
 }
 
-/* Fires one owed $disconnect on worker w (not running yet). Returns true when a call went
- * out, false when the entry is to be dropped. */
+/* Fires one owed $disconnect on worker w (at start-up, before w runs, or a retry on w).
+ * Returns true when a call went out, false when the entry is to be dropped. */
 static bool replay_one(gw_worker_t *w, store_outbox_t *e)
 {
     gw_server_t *srv = w->srv;
@@ -139,8 +163,11 @@ static bool replay_one(gw_worker_t *w, store_outbox_t *e)
                  r->id, r->api_id ? r->api_id : "-", r->stage ? r->stage : "-");
         return false;
     }
-    if (e->attempts >= GW_OUTBOX_ATTEMPTS)
+    if (e->attempts >= GW_OUTBOX_ATTEMPTS) {
+        LOG_WARN("[conn|%s] $disconnect failed %u times; dropped from the outbox", r->id,
+                 e->attempts);
         return false;
+    }
     char rid[ID_LEN + 1];
     if (e->request_id && strlen(e->request_id) == ID_LEN) {
         memcpy(rid, e->request_id, sizeof rid);
@@ -165,9 +192,44 @@ static bool replay_one(gw_worker_t *w, store_outbox_t *e)
      * forever; committed by the caller before any call can come back. */
     e->attempts++;
     store_batch_outbox_put(w->batch, e);
-    int rc = gw_disconnect_fire(w, &ws, e->close_code, e->close_reason ? e->close_reason : "", rid);
+    int rc = gw_disconnect_fire(w, &ws, e->close_code, e->close_reason ? e->close_reason : "", rid,
+                                e->attempts);
     json_decref(ws.authorizer);
     return rc == PT_OK;
+}
+
+void gw_outbox_retry(gw_worker_t *w, int64_t now_ms)
+{
+    while (w->retries && w->retries->due_ms <= now_ms) {
+        gw_retry_t *r = w->retries;
+        w->retries = r->next;
+        store_outbox_t e;
+        /* Committed long ago (a turn ends with its commit); gone if a restart raced it. */
+        if (store_outbox_get(w->srv->store, r->id, &e) == PT_OK) {
+            LOG_INFO("[conn|%s] $disconnect: attempt %u of %u", r->id, e.attempts + 1,
+                     GW_OUTBOX_ATTEMPTS);
+            if (!replay_one(w, &e))
+                store_batch_outbox_del(w->batch, r->id);
+            store_outbox_clear(&e);
+        }
+        free(r);
+    }
+}
+
+int64_t gw_outbox_next_retry(const gw_worker_t *w, int64_t now_ms)
+{
+    if (!w->retries)
+        return -1;
+    return w->retries->due_ms > now_ms ? w->retries->due_ms - now_ms : 0;
+}
+
+void gw_outbox_retries_free(gw_worker_t *w)
+{
+    while (w->retries) {
+        gw_retry_t *r = w->retries;
+        w->retries = r->next;
+        free(r);
+    }
 }
 
 int gw_outbox_recover(gw_server_t *srv, gw_worker_t *w)

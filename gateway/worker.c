@@ -82,6 +82,7 @@ void gw_worker_dispose(gw_worker_t *w)
     free(w->parked);
     if (w->batch)
         store_batch_free(w->batch);
+    gw_outbox_retries_free(w);
     sodium_memzero(&w->sigv4_cache, sizeof w->sigv4_cache);
 }
 
@@ -225,6 +226,9 @@ static int next_timeout(gw_worker_t *w, int64_t now)
         if (t < best)
             best = t < 0 ? 0 : t;
     }
+    int64_t r = gw_outbox_next_retry(w, now);
+    if (r >= 0 && r < best)
+        best = r;
     return (int)best;
 }
 
@@ -285,6 +289,7 @@ int gw_worker_run(gw_worker_t *w)
         on_inbox(w); /* every turn: a busy worker is not woken for its hand-offs */
         now = time_mono_ms();
         expire(w, now);
+        gw_outbox_retry(w, now);
         if (w->is_admin)
             gw_admin_tick(w, now);
         if (w->listen_paused && now >= w->listen_resume_ms && w->listen_fd >= 0) {

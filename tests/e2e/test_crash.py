@@ -238,3 +238,37 @@ def test_clean_stop_leaves_nothing_owed(gateway_factory, backend_factory):
     gw.start()
     time.sleep(0.5 * SLOW)
     assert len(be.requests) == 5
+
+
+def test_failed_disconnect_is_retried_while_running(gateway_factory, backend_factory):
+    """The $disconnect backend drops the first attempt without answering: the worker retries the
+    same event about a second later, without waiting for a restart, and then owes nothing."""
+    seen = []
+
+    def handler(r):
+        seen.append(time.monotonic())
+        if len(seen) == 1:
+            return None, {}, b""  # drops the connection: no answer at all
+        return 200, {}, '{"statusCode":200}'
+
+    be = backend_factory(handler)
+    gw = gateway_factory(disconnect_backend(echo_config(), be))
+
+    async def go():
+        ws = await connect(gw.url())
+        await ws.close(4002, "gone")
+    run(go())
+    reqs = be.wait_for(lambda r: len(r) >= 2, timeout=10)
+    first, again = (r["json"]["requestContext"] for r in reqs[:2])
+    assert again["connectionId"] == first["connectionId"]
+    assert again["requestId"] == first["requestId"]  # the same event, not a new one
+    assert (again["disconnectStatusCode"], again["disconnectReason"]) == (4002, "gone")
+    assert 0.9 <= seen[1] - seen[0] <= 3 * SLOW  # the first back-off step is 1 s
+    deadline = time.time() + 5 * SLOW
+    while outbox_ids(gw.data_dir) and time.time() < deadline:
+        time.sleep(0.05)
+    assert outbox_ids(gw.data_dir) == []
+    out = gw.output()
+    assert "$disconnect: attempt 2 of 5" in out
+    time.sleep(1.5)
+    assert len(be.requests) == 2  # answered: not retried again
