@@ -23,7 +23,7 @@ unit() { # dir
 e2e() { # binary
     bin=$1; shift
     # pytest exits 5 when it collected no test: that is a failure here, as any other.
-    PORTICO_BIN="$bin" $PY -m pytest -q -p no:cacheprovider tests/e2e "$@" || {
+    PORTICO_BIN="$bin" $PY -m pytest -q -rxX -p no:cacheprovider tests/e2e "$@" || {
         rc=$?
         [ $rc -eq 5 ] && echo "run.sh: pytest collected no tests" >&2
         exit $rc
