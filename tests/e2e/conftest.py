@@ -124,6 +124,15 @@ class Gateway:
             assert mark not in out, f"sanitizer report in portico's log:\n{out}"
 
 
+@pytest.fixture(autouse=True)
+def no_stray_acceptors():
+    """Fails a test that leaves a hand-made server's accept thread running (threads named
+    acceptor:PORT): such a thread once took connections meant for a later test's backend."""
+    yield
+    left = [t.name for t in threading.enumerate() if t.name.startswith("acceptor:")]
+    assert not left, f"accept threads still running after the test: {left}"
+
+
 @pytest.fixture
 def gateway_factory(tmp_path):
     """Starts gateways; every one is stopped by PID at the end and its log checked."""

@@ -131,7 +131,9 @@ class CountingProxy:
         self.sock.listen(128)
         self.port = self.sock.getsockname()[1]
         self.running = True
-        threading.Thread(target=self._accept, daemon=True).start()
+        self.acceptor = threading.Thread(target=self._accept, daemon=True,
+                                         name=f"acceptor:{self.port}")
+        self.acceptor.start()
 
     def _accept(self):
         while self.running:
@@ -172,7 +174,12 @@ class CountingProxy:
 
     def close(self):
         self.running = False
+        try:  # wakes the thread blocked in accept(); close() alone would not (see BadBackend)
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
         self.sock.close()
+        self.acceptor.join(5)
 
 
 def botocore_authorization(req, port, akid, secret, token=None, region="us-east-1"):

@@ -30,7 +30,9 @@ class BadBackend:
         self.conns = []
         self.hits = {}
         self.stop = threading.Event()
-        threading.Thread(target=self._accept, daemon=True).start()
+        self.acceptor = threading.Thread(target=self._accept, daemon=True,
+                                         name=f"acceptor:{self.port}")
+        self.acceptor.start()
 
     def url(self, path):
         return f"http://127.0.0.1:{self.port}{path}"
@@ -80,7 +82,15 @@ class BadBackend:
 
     def close(self):
         self.stop.set()
+        # shutdown() first, then wait for the thread: with close() alone the thread stayed in
+        # accept() for the rest of the session and took connections meant for later tests'
+        # servers (test_crash's $disconnects got this backend's 200 and were never recorded).
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
         self.sock.close()
+        self.acceptor.join(5)
         for c in self.conns:
             try:
                 c.close()
