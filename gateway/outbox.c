@@ -200,6 +200,8 @@ static bool replay_one(gw_worker_t *w, store_outbox_t *e)
 
 void gw_outbox_retry(gw_worker_t *w, int64_t now_ms)
 {
+    if (w->stopping)
+        return; /* what is still owed is replayed at the next start */
     while (w->retries && w->retries->due_ms <= now_ms) {
         gw_retry_t *r = w->retries;
         w->retries = r->next;
@@ -218,7 +220,7 @@ void gw_outbox_retry(gw_worker_t *w, int64_t now_ms)
 
 int64_t gw_outbox_next_retry(const gw_worker_t *w, int64_t now_ms)
 {
-    if (!w->retries)
+    if (!w->retries || w->stopping)
         return -1;
     return w->retries->due_ms > now_ms ? w->retries->due_ms - now_ms : 0;
 }
