@@ -715,8 +715,12 @@ int main(int argc, char **argv)
 
     curl_global_init(CURL_GLOBAL_DEFAULT);
     signal(SIGPIPE, SIG_IGN);
+    /* SIGINT stays ignored when it was ignored at start (a background job of a script): the
+     * script stops us with SIGTERM once Portico has delivered its $disconnects. */
+    struct sigaction old_int;
     sigemptyset(&mask);
-    sigaddset(&mask, SIGINT);
+    if (sigaction(SIGINT, NULL, &old_int) != 0 || old_int.sa_handler != SIG_IGN)
+        sigaddset(&mask, SIGINT);
     sigaddset(&mask, SIGTERM);
     sigprocmask(SIG_BLOCK, &mask, NULL);
 

@@ -194,11 +194,15 @@ int main(int argc, char **argv)
         rc = EXIT_RUNTIME;
         goto restore;
     }
-    /* Signals are taken synchronously by this thread only; workers never see them. */
+    /* Signals are taken synchronously by this thread only; workers never see them. SIGINT
+     * stays ignored when it was ignored at start (a background job of a script, nohup): the
+     * script's own Ctrl-C handling stops us, in its order (demo.sh: Portico first). */
     sigset_t set;
+    struct sigaction old_int;
     sigemptyset(&set);
     sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGINT);
+    if (sigaction(SIGINT, NULL, &old_int) != 0 || old_int.sa_handler != SIG_IGN)
+        sigaddset(&set, SIGINT);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
 

@@ -801,10 +801,12 @@ def test_make_demo_script(tmp_path, sig):
     env = dict(os.environ, PORT="0", CHAT_PORT="0", ADMIN_PORT="0", DEMO_NO_BUILD="1",
                BUILD=str(pathlib.Path(BIN).parent), DEMO_DIR=str(tmp_path / "demo"))
     out = open(tmp_path / "demo.out", "wb")
-    # Its own process group, as a terminal gives it: Ctrl-C signals the whole group.
+    # Its own process group, as a terminal gives it: Ctrl-C signals the whole group. SIGINT is
+    # reset to its default as in a terminal, whatever the test runner inherited.
     proc = subprocess.Popen(["sh", str(ROOT / "scripts" / "demo.sh")], stdout=out,
                             stderr=subprocess.STDOUT, env=env, cwd=str(ROOT),
-                            start_new_session=True)
+                            start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         url = None
         deadline = time.time() + 30 * SLOW

@@ -1,6 +1,7 @@
 """test_lifecycle.py: $disconnect events, SIGTERM, the LMDB registry and the restart sweep."""
 import asyncio
 import re
+import signal
 import socket
 import subprocess
 import time
@@ -60,6 +61,29 @@ def test_close_without_status_and_abrupt_drop(gateway_factory, backend_factory):
     ev = be.wait_for(lambda r: len(r) >= 2)[1]["json"]["requestContext"]
     assert ev["disconnectStatusCode"] == 1006
     assert ev["disconnectReason"] == ""
+
+
+def test_sigint_stops_unless_it_was_ignored_at_start(gateway_factory):
+    """SIGINT stops the gateway like SIGTERM; started with SIGINT ignored (a background job of
+    a script), it keeps ignoring it and SIGTERM stops it: the script handles Ctrl-C."""
+    gw = gateway_factory(echo_config())
+    gw.proc.send_signal(signal.SIGINT)
+    assert gw.proc.wait(timeout=10 * SLOW) == 0
+    assert "received SIGINT, shutting down" in gw.output()
+
+    old = signal.signal(signal.SIGINT, signal.SIG_IGN)  # inherited across exec
+    try:
+        bg = gateway_factory(echo_config())
+    finally:
+        signal.signal(signal.SIGINT, old)
+    bg.proc.send_signal(signal.SIGINT)
+    time.sleep(0.5 * SLOW)
+    assert bg.proc.poll() is None
+    ws = RawWS(bg.port)
+    assert ws.status == 101  # still serving
+    ws.close()
+    assert bg.stop() == 0
+    assert "received SIGTERM, shutting down" in bg.output()
 
 
 def test_sigterm_closes_every_connection_1001_and_fires_disconnect(gateway_factory,
