@@ -335,7 +335,8 @@ def test_rooms_messages_presence_typing_and_panel(demo, browser):
     browser.wait_members("c", ["alice", "carol"])
 
     # A burst: 40 messages sent at once arrive complete and in the room's order (pushes that
-    # find several messages waiting carry them as one JSON array).
+    # find several messages waiting carry them as one JSON array; whether any do depends on
+    # timing, so the batching itself is checked in demo-chat/tests/test_chat.c).
     async def burst():
         ws = await connect(gw.url(query="room=lobby&name=burst"))
         await ws.send('{"action":"join"}')
@@ -355,7 +356,6 @@ def test_rooms_messages_presence_typing_and_panel(demo, browser):
     for p in ("a", "c"):
         browser.wait(p, "document.querySelectorAll('#messages li.msg').length >= 42")
         assert browser.messages(p)[-40:] == order, p
-    assert be.stats()["pushes"]["batched"] >= 1
 
     for p in ("a", "c"):
         assert browser.problems(p) == [], p
