@@ -63,19 +63,25 @@ def test_close_without_status_and_abrupt_drop(gateway_factory, backend_factory):
     assert ev["disconnectReason"] == ""
 
 
+def start_with_sigint(gateway_factory, disposition):
+    """A gateway started with SIGINT handled (as from a terminal) or ignored (as a background job
+    of a script), whatever this test process inherited: exec keeps only the ignored state."""
+    old = signal.signal(signal.SIGINT, disposition)
+    try:
+        return gateway_factory(echo_config())
+    finally:
+        signal.signal(signal.SIGINT, old)
+
+
 def test_sigint_stops_unless_it_was_ignored_at_start(gateway_factory):
     """SIGINT stops the gateway like SIGTERM; started with SIGINT ignored (a background job of
     a script), it keeps ignoring it and SIGTERM stops it: the script handles Ctrl-C."""
-    gw = gateway_factory(echo_config())
+    gw = start_with_sigint(gateway_factory, signal.default_int_handler)
     gw.proc.send_signal(signal.SIGINT)
     assert gw.proc.wait(timeout=10 * SLOW) == 0
     assert "received SIGINT, shutting down" in gw.output()
 
-    old = signal.signal(signal.SIGINT, signal.SIG_IGN)  # inherited across exec
-    try:
-        bg = gateway_factory(echo_config())
-    finally:
-        signal.signal(signal.SIGINT, old)
+    bg = start_with_sigint(gateway_factory, signal.SIG_IGN)
     bg.proc.send_signal(signal.SIGINT)
     time.sleep(0.5 * SLOW)
     assert bg.proc.poll() is None
