@@ -141,8 +141,9 @@ static void run_writer(const char *dir, const char *reports[2], unsigned seed)
         pause();
 }
 
-/* A process that dies inside a read transaction: its reader slot stays until cleared. */
-static void run_stale_reader(const char *dir)
+/* A process that dies inside a read transaction: its reader slot stays until cleared. It writes
+ * one byte to ready once the transaction is open. */
+static void run_stale_reader(const char *dir, int ready)
 {
     char path[128];
     MDB_env *env;
@@ -150,7 +151,7 @@ static void run_stale_reader(const char *dir)
     snprintf(path, sizeof path, "%s/registry", dir);
     if (mdb_env_create(&env) || mdb_env_set_maxdbs(env, 8) ||
         mdb_env_open(env, path, MDB_RDONLY | MDB_NOTLS, 0600) ||
-        mdb_txn_begin(env, NULL, MDB_RDONLY, &txn))
+        mdb_txn_begin(env, NULL, MDB_RDONLY, &txn) || write(ready, "r", 1) != 1)
         _exit(2);
     for (;;)
         pause();
@@ -217,10 +218,16 @@ static void test_kill9_mid_commit_loses_nothing(void **state)
             run_writer(dir, rp, it + 1);
         struct timespec d = {0, (long)(5 + rand() % 150) * 1000000L};
         nanosleep(&d, NULL);
+        int ready[2];
+        char c;
+        assert_int_equal(pipe(ready), 0);
         pid_t stale = fork();
         assert_true(stale >= 0);
         if (stale == 0)
-            run_stale_reader(dir);
+            run_stale_reader(dir, ready[1]);
+        close(ready[1]);
+        assert_int_equal(read(ready[0], &c, 1), 1); /* 0: it failed before its transaction */
+        close(ready[0]);
         d.tv_nsec = (long)(rand() % 30) * 1000000L;
         nanosleep(&d, NULL);
         kill_and_reap(stale);
