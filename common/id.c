@@ -37,6 +37,10 @@ void id_conn_new(id_gen_t *g, char out[ID_LEN + 1])
 {
     uint8_t b[11];
     id_random(g, b, sizeof b);
+    /* Never a leading '-' (62 in base64url): awscli and other CLIs would take the id for an
+     * option ("--connection-id: expected one argument"). */
+    while ((b[0] >> 2) == 62)
+        id_random(g, b, 1);
     b[6] = g->node;
     b[7] = g->worker;
     b64_encode(b, sizeof b, out, true);

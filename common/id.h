@@ -10,8 +10,9 @@
 
 /*
  * An id is 11 bytes base64url-encoded with one '=' pad, like AWS's "L0SM9cOFvHcCIhw=".
- * Connection ids: bytes 0-5 and 8-10 random (72 bits), byte 6 the node, byte 7 the worker, so
- * a push finds its owner without a store lookup. Request and message ids: 11 random bytes.
+ * Connection ids: bytes 0-5 and 8-10 random (72 bits, less the few first characters that would
+ * be '-': command lines take those for options), byte 6 the node, byte 7 the worker, so a push
+ * finds its owner without a store lookup. Request and message ids: 11 random bytes.
  *
  * Random bytes come from a per-generator pool refilled with one getrandom() per 512 bytes
  * (one syscall costs 3-6 us here; ids are made at connect rate). One generator per thread.

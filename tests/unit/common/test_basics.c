@@ -58,6 +58,12 @@ static void test_ids_have_aws_shape_and_owner(void **state)
         for (int k = 0; k < i; k++)
             assert_string_not_equal(seen[i], seen[k]);
     }
+    /* No id starts with '-' (1 in 64 would): awscli reads "--connection-id -x..." as options. */
+    for (int i = 0; i < 20000; i++) {
+        char id[ID_LEN + 1];
+        id_conn_new(&g, id);
+        assert_true(id[0] != '-');
+    }
     char rid[ID_LEN + 1];
     id_request_new(&g, rid);
     assert_int_equal(strlen(rid), 16);
