@@ -153,18 +153,12 @@ def test_ids_that_begin_with_a_dash(gateway_factory):
         assert r.returncode == 3 and "no such connection: -WyT6XiCAAEVk38=" in r.stderr, (args, r)
 
     async def go():
-        # Connect until an id begins with '-' (1 in 64), then get and kick it.
-        clients = []
-        for _ in range(400):
-            clients.append(await connect(gw.url()))
-            ids = [i["connectionId"] for i in admin(gw, "/connections?limit=1000")[2]["items"]]
-            dashed = [i for i in ids if i.startswith("-")]
-            if dashed:
-                break
-        assert dashed, "no id began with '-'"
-        assert cli("get", dashed[0], "--admin", url).returncode == 0
-        r = cli("kick", dashed[0], "--data-dir", str(gw.data_dir))
-        assert r.returncode == 0 and r.stdout == f"closed {dashed[0]}\n", r.stderr
+        # New ids never begin with '-' (one in 64 did; awscli took it for an option): the CLI
+        # still reads such ids, as above, for registries written by earlier versions.
+        clients = [await connect(gw.url()) for _ in range(200)]
+        ids = [i["connectionId"] for i in admin(gw, "/connections?limit=1000")[2]["items"]]
+        assert len(ids) == 200
+        assert not [i for i in ids if i.startswith("-")]
         for ws in clients:
             await ws.close()
     run(go())
