@@ -923,8 +923,8 @@ static void print_done(void)
     int64_t end = ld.t_last_event > ld.t0 ? ld.t_last_event : now_ns();
     printf("DONE {\"sent\":%ld,\"ok\":%ld,\"ok_fast\":%ld,\"ok_slow\":%ld,\"recv_fast\":%ld,"
            "\"recv_slow\":%ld,\"s410\":%ld,\"s429\":%ld,\"sother\":%ld,\"neterr\":%ld,"
-           "\"skipped\":%ld,\"stray\":%ld,\"closed\":%d,\"open\":%d,\"msg_sent\":%ld,\"msg_"
-           "replies\":%ld,"
+           "\"skipped\":%ld,\"stray\":%ld,\"closed\":%d,\"open\":%d,\"msg_sent\":%ld,"
+           "\"msg_replies\":%ld,"
            "\"run_s\":%.6f,\"send_s\":%.6f,\"cpu_s\":%.3f,\"lat\":",
            ld.next_k, ld.ok, ld.ok_fast, ld.ok_slow, ld.recv_fast, ld.recv_slow, ld.s410, ld.s429,
            ld.sother, ld.neterr, ld.skipped, ld.stray, ld.closed_in_run, ld.open, ld.msg_sent,

@@ -38,8 +38,7 @@
 #define ALOG_LINE_MAX 16384 /* longer lines are cut (and still end in '\n') */
 #define ATOMIC_WRITE  4096  /* PIPE_BUF: writes of whole lines up to this size never interleave */
 
-/* ---- the ring ----------------------------------------------------------------------------------
- */
+/* ---- the ring -------------------------------------------------------------------------------- */
 
 /* A record: an 8-byte header and the line, padded to 8. A header with pad set fills the end of
  * the buffer when the next record does not fit there. */
@@ -141,8 +140,7 @@ void gw_alog_ring_pop(struct gw_alog_ring *r)
     atomic_store_explicit(&r->tail, tail + sizeof h + ALIGN8(h.len), memory_order_release);
 }
 
-/* ---- destinations ------------------------------------------------------------------------------
- */
+/* ---- destinations ---------------------------------------------------------------------------- */
 
 enum { W_FILE, W_NONBLOCK, W_SOCKET };
 

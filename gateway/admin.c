@@ -90,8 +90,7 @@ static bool qparam(const http_request_t *r, const char *name, char *out, size_t 
     return false;
 }
 
-/* ---- authorization ----------------------------------------------------------------------------
- */
+/* ---- authorization --------------------------------------------------------------------------- */
 
 static bool token_eq(const char *want, const char *got, size_t n)
 {
@@ -133,8 +132,7 @@ static bool authorized(const gw_conn_t *c, const char *token)
     return false;
 }
 
-/* ---- connections -------------------------------------------------------------------------------
- */
+/* ---- connections ----------------------------------------------------------------------------- */
 
 bool gw_conn_match(const store_conn_t *r, const gw_conn_filter_t *f, int64_t now_ms)
 {

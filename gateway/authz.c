@@ -304,8 +304,7 @@ void gw_jwks_set_uri(gw_azcache_t *c, const route_authorizer_t *a, const char *u
     pthread_mutex_unlock(&c->mu);
 }
 
-/* ---- AWS_IAM -----------------------------------------------------------------------------------
- */
+/* ---- AWS_IAM --------------------------------------------------------------------------------- */
 
 static const sigv4_cred_t *iam_lookup(void *ctx, const char *akid, size_t n)
 {
@@ -398,8 +397,7 @@ int gw_apikey_check(gw_worker_t *w, const route_api_t *api, const route_stage_t 
     return 200;
 }
 
-/* ---- resource policies ------------------------------------------------------------------------
- */
+/* ---- resource policies ----------------------------------------------------------------------- */
 
 int gw_policy_check(gw_server_t *srv, const route_api_t *api, const char *arn, const char *ip,
                     buf_t *msg)

@@ -372,8 +372,7 @@ static void http_fail(gw_conn_t *c, int status, const char *msg)
     gw_tq_push(&c->w->tq_closing, &c->t_main, time_mono_ms());
 }
 
-/* ---- input ------------------------------------------------------------------------------------
- */
+/* ---- input ----------------------------------------------------------------------------------- */
 
 /* Handlers may finish the exchange at once (gw_http_done); in_process stops that from
  * re-entering the parser, which is still walking the same bytes. */

@@ -194,8 +194,7 @@ bool gw_limits_cb_take(gw_limits_t *l)
     return ok;
 }
 
-/* ---- per IP ------------------------------------------------------------------------------------
- */
+/* ---- per IP ---------------------------------------------------------------------------------- */
 
 static bool ip_limits_on(const route_limits_t *lim)
 {
@@ -281,8 +280,7 @@ void gw_limits_ip_release(gw_limits_t *l, const char *ip)
     pthread_mutex_unlock(&l->ip_mu);
 }
 
-/* ---- usage plans: per-key throttles and quotas -------------------------------------------------
- */
+/* ---- usage plans: per-key throttles and quotas ----------------------------------------------- */
 
 /*
  * State per (plan, key): the plan's bucket, a bucket per route the plan throttles, and the quota

@@ -277,8 +277,7 @@ void gw_ops_http(gw_worker_t *w, route_ctx_t *ctx, int status, int64_t latency_u
     gw_alog(w, ctx, http);
 }
 
-/* ---- sums (admin thread) -----------------------------------------------------------------------
- */
+/* ---- sums (admin thread) --------------------------------------------------------------------- */
 
 static void hist_add(gw_hist_snap_t *dst, const gw_hist_t *h)
 {
@@ -661,8 +660,7 @@ void gw_metrics_render(gw_server_t *srv, buf_t *out)
     }
 }
 
-/* ---- /stats ------------------------------------------------------------------------------------
- */
+/* ---- /stats ---------------------------------------------------------------------------------- */
 
 static void sum_json(buf_t *out, const gw_msum_t *s, bool http)
 {
@@ -790,8 +788,7 @@ void gw_stats_render(gw_server_t *srv, buf_t *out)
                (long long)p.open_fds, (long long)p.threads, p.cpu_seconds);
 }
 
-/* ---- lifetime -----------------------------------------------------------------------------------
- */
+/* ---- lifetime -------------------------------------------------------------------------------- */
 
 /* DATA_DIR/admin.json tells `portico connections --data-dir DIR kick ID` where the admin port
  * of the gateway running on DIR is. Written atomically; removed at a clean stop. */

@@ -495,8 +495,7 @@ out:
     gw_call_free(call);
 }
 
-/* ---- authorizers (issue 7, docs/security.md) --------------------------------------------------
- */
+/* ---- authorizers (issue 7, docs/security.md) ------------------------------------------------- */
 
 /*
  * HTTP API routes with authorizationType CUSTOM (a Lambda REQUEST authorizer, payload 1.0 or

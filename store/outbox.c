@@ -113,8 +113,7 @@ static void view_to_entry(const store_outbox_view_t *o, const char *id, size_t i
     e->attempts = o->attempts;
 }
 
-/* --- public codec ------------------------------------------------------------------------------
- */
+/* --- public codec ----------------------------------------------------------------------------- */
 
 int store_outbox_encode(const store_outbox_t *e, char **out, size_t *out_len)
 {

@@ -132,8 +132,7 @@ static void test_parse(void **state)
     assert_false(route_lambda_is_ref(NULL));
 }
 
-/* ---- route_lambda_endpoint_norm ----------------------------------------------------------------
- */
+/* ---- route_lambda_endpoint_norm -------------------------------------------------------------- */
 
 static void test_endpoint_norm(void **state)
 {
@@ -197,8 +196,7 @@ static void test_endpoint_norm(void **state)
     buf_free(&err);
 }
 
-/* ---- route_lambda_request ---------------------------------------------------------------------
- */
+/* ---- route_lambda_request -------------------------------------------------------------------- */
 
 typedef struct req_case {
     const char *uri;
@@ -288,8 +286,7 @@ static void test_request(void **state)
     buf_free(&err);
 }
 
-/* ---- stage variables, and through route_integ_request ------------------------------------------
- */
+/* ---- stage variables, and through route_integ_request ---------------------------------------- */
 
 static void test_stage_variables(void **state)
 {

@@ -48,8 +48,7 @@ static void test_identity_sources(void **state)
     route_identity_free(&id);
 }
 
-/* ---- authorizer outputs -----------------------------------------------------------------------
- */
+/* ---- authorizer outputs ---------------------------------------------------------------------- */
 
 #define ARN "arn:aws:execute-api:us-east-1:000000000000:abcdef1234/dev/$connect"
 
@@ -154,8 +153,7 @@ static void test_authorizer_context(void **state)
     route_az_result_free(&r);
 }
 
-/* ---- policies and CIDRs ------------------------------------------------------------------------
- */
+/* ---- policies and CIDRs ---------------------------------------------------------------------- */
 
 static void test_cidr(void **state)
 {
@@ -237,8 +235,7 @@ static void test_wildcards(void **state)
     assert_true(route_wildcard_match("*/$connect", "arn:x/dev/$connect"));
 }
 
-/* ---- token buckets and quotas ------------------------------------------------------------------
- */
+/* ---- token buckets and quotas ---------------------------------------------------------------- */
 
 static void test_buckets(void **state)
 {
