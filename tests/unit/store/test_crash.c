@@ -8,10 +8,10 @@
 #include "common/err.h"
 #include "common/mem.h"
 #include "store/store.h"
+#include "store_test.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <lmdb.h>
 #include <pthread.h>
 #include <signal.h>
@@ -37,14 +37,6 @@
 
 #define ITERATIONS 8
 #define MAX_IDS    4096
-
-static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
 
 typedef struct writer {
     store_t *st;
@@ -269,7 +261,7 @@ static void test_kill9_mid_commit_loses_nothing(void **state)
         free(settled.v);
         free(owed.v);
         store_close(keeper);
-        assert_int_equal(nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS), 0);
+        assert_int_equal(store_test_rm_rf(dir), 0);
     }
     print_message("%zu committed ids checked across %d kills\n", checked, ITERATIONS);
 }

@@ -8,8 +8,8 @@
 #include "common/err.h"
 #include "common/mem.h"
 #include "store/store.h"
+#include "store_test.h"
 
-#include <ftw.h>
 #include <lmdb.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,14 +20,6 @@ typedef struct fixture {
     char dir[64];
     store_t *st;
 } fixture_t;
-
-static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
 
 static store_t *open_store(const char *dir, bool read_only, size_t map, size_t max)
 {
@@ -55,7 +47,7 @@ static int teardown(void **state)
 {
     fixture_t *f = *state;
     store_close(f->st);
-    int rc = nftw(f->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    int rc = store_test_rm_rf(f->dir);
     free(f);
     return rc;
 }
@@ -274,7 +266,7 @@ static void test_map_full_sheds_puts(void **state)
 {
     fixture_t *f = *state;
     store_close(f->st);
-    nftw(f->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    store_test_rm_rf(f->dir);
     f->st = open_store(f->dir, false, 64 << 10, 128 << 10);
     store_batch_t *b = store_batch_new();
     unsigned next = 0;
@@ -330,7 +322,7 @@ static void test_sweep_full_map(void **state)
 {
     fixture_t *f = *state;
     store_close(f->st);
-    nftw(f->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    store_test_rm_rf(f->dir);
     f->st = open_store(f->dir, false, 64 << 10, 128 << 10);
     store_batch_t *b = store_batch_new();
     unsigned next = 0;
@@ -407,7 +399,7 @@ static void test_read_only_without_outbox(void **state)
     MDB_dbi dbi;
     store_close(f->st);
     f->st = NULL;
-    nftw(f->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    store_test_rm_rf(f->dir);
     mkdir(f->dir, 0700);
     snprintf(path, sizeof path, "%s/registry", f->dir);
     mkdir(path, 0700);

@@ -8,10 +8,10 @@
 #include "common/err.h"
 #include "common/mem.h"
 #include "store/store.h"
+#include "store_test.h"
 
 #include <errno.h>
 #include <lmdb.h>
-#include <ftw.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -26,19 +26,6 @@ typedef struct fixture {
     char dir[64];
     store_t *st;
 } fixture_t;
-
-static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
-static int rm_rf(const char *dir)
-{
-    return nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
 
 static store_t *open_store(const char *dir, bool read_only, size_t map, size_t max)
 {
@@ -74,7 +61,7 @@ static int teardown(void **state)
 {
     fixture_t *f = *state;
     store_close(f->st);
-    int rc = rm_rf(f->dir);
+    int rc = store_test_rm_rf(f->dir);
     free(f);
     return rc;
 }
@@ -590,7 +577,7 @@ static void test_map_growth(void **state)
 {
     fixture_t *f = *state;
     store_close(f->st);
-    rm_rf(f->dir);
+    store_test_rm_rf(f->dir);
     f->st = open_store(f->dir, false, 64 << 10, 0);
     store_info_t info;
     assert_int_equal(store_info(f->st, &info), PT_OK);
@@ -615,7 +602,7 @@ static void test_map_full(void **state)
 {
     fixture_t *f = *state;
     store_close(f->st);
-    rm_rf(f->dir);
+    store_test_rm_rf(f->dir);
     f->st = open_store(f->dir, false, 128 << 10, 512 << 10);
     unsigned next = 0;
     int rc;
@@ -725,7 +712,7 @@ static void test_concurrent_commits(void **state)
     pthread_t th[5];
     worker_t w[5];
     store_close(f->st);
-    rm_rf(f->dir);
+    store_test_rm_rf(f->dir);
     f->st = open_store(f->dir, false, 64 << 10, 0);
     for (int i = 0; i < 5; i++) {
         w[i] = (worker_t){.st = f->st, .base = (unsigned)i * 1000000};
@@ -805,7 +792,7 @@ static void test_read_only_child_after_growth(void **state)
     int up[2], down[2];
     char c;
     store_close(f->st);
-    rm_rf(f->dir);
+    store_test_rm_rf(f->dir);
     f->st = open_store(f->dir, false, 64 << 10, 0);
     assert_int_equal(put_range(f->st, 0, 50, 1, 1), PT_OK);
     assert_int_equal(pipe(up), 0);
